@@ -1,0 +1,347 @@
+"""Parallel scan algorithms, generic in the operator, with an optional trace.
+
+Defined in chapter 2.
+
+Each algorithm is written as a sequence of *levels*. Within a level every operator
+application is independent of the others, so a machine with enough processors does a whole
+level in one step: the number of levels is the **depth** (span) of the algorithm and the
+number of operator applications is its **work**. Here a level is one vectorised NumPy
+expression over all its pairs at once, which is both the "for all i in parallel" of the
+pseudocode and a fair picture of what a GPU does.
+
+Pass a :class:`Trace` to record, level by level, which pairs of positions were combined (and,
+optionally, the values after each level). Chapter 2 counts work and depth from it, and the
+scan-tree explorer in :mod:`scanbook.viz` draws it.
+
+* :func:`hillis_steele`: ``ceil(log2 n)`` levels, ``n log2 n`` work (not work-efficient).
+* :func:`blelloch`: up-sweep then down-sweep, ``2 log2 n`` levels, about ``2n`` work.
+* :func:`chunked`: the three-phase scan of Martin & Cundy (2018), Algorithm 1: reduce ``p``
+  chunks in parallel, scan the ``p`` chunk totals, then scan each chunk from its carry-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import ops as _ops
+from . import serial as _serial
+from .ops import Operator
+
+__all__ = ["Level", "Trace", "hillis_steele", "blelloch", "chunked", "scan", "ALGORITHMS"]
+
+
+@dataclass
+class Level:
+    """One parallel step: every pair in it is combined at the same time.
+
+    Attributes:
+        phase: which part of the algorithm (``"sweep"``, ``"up-sweep"``, ``"down-sweep"``,
+            ``"reduce"``, ``"carry"``, ``"scan"``, ``"shift"``).
+        pairs: ``(src, dst)`` position pairs. For ``kind == "combine"`` the step is
+            ``x[dst] = x[src] ∘ x[dst]`` (``src`` earlier); for ``kind == "swap"`` (Blelloch's
+            down-sweep) it is ``x[src], x[dst] = x[dst], x[dst] ∘ x[src]``.
+        kind: ``"combine"`` or ``"swap"``.
+        values: the whole working array after this level, when the trace records values.
+    """
+
+    phase: str
+    pairs: list[tuple[int, int]]
+    kind: str = "combine"
+    values: object = None
+
+    @property
+    def work(self) -> int:
+        return len(self.pairs)
+
+
+@dataclass
+class Trace:
+    """A record of the levels an algorithm executed.
+
+    Args:
+        record_values: also keep a copy of the working array after every level (for the
+            explorer; costs memory, so keep ``n`` small).
+
+    Attributes:
+        n: the input length; ``n_padded`` the length of the working array (Blelloch pads to a
+        power of two, the chunked scan to a multiple of the chunk count).
+        levels: the levels in execution order; ``initial`` the working array before them.
+    """
+
+    record_values: bool = False
+    algorithm: str = ""
+    n: int = 0
+    n_padded: int = 0
+    levels: list[Level] = field(default_factory=list)
+    initial: object = None
+
+    @property
+    def work(self) -> int:
+        """Total operator applications (identity-padding moves excluded, see Blelloch)."""
+        return sum(level.work for level in self.levels)
+
+    @property
+    def depth(self) -> int:
+        """Number of levels that apply the operator at least once."""
+        return sum(1 for level in self.levels if level.work > 0)
+
+    def phases(self) -> dict[str, tuple[int, int]]:
+        """``{phase: (work, depth)}`` in order of first appearance."""
+        out: dict[str, tuple[int, int]] = {}
+        for level in self.levels:
+            w, d = out.get(level.phase, (0, 0))
+            out[level.phase] = (w + level.work, d + (level.work > 0))
+        return out
+
+    def _start(self, algorithm: str, n: int, n_padded: int, xs) -> None:
+        self.algorithm, self.n, self.n_padded = algorithm, n, n_padded
+        self.levels = []
+        self.initial = _ops.copy(xs) if self.record_values else None
+
+    def _add(self, phase: str, pairs, kind: str, xs) -> None:
+        values = _ops.copy(xs) if self.record_values else None
+        self.levels.append(Level(phase, [(int(s), int(d)) for s, d in pairs], kind, values))
+
+
+# -- the shared level operations -----------------------------------------------------------
+
+
+def _combine_level(op: Operator, x, src: np.ndarray, dst: np.ndarray) -> None:
+    """``x[dst] = x[src] ∘ x[dst]`` for all pairs at once (reads happen before writes)."""
+    if len(dst):
+        _ops.put(x, dst, op.combine(_ops.take(x, src), _ops.take(x, dst)))
+
+
+def _swap_level(op: Operator, x, left: np.ndarray, right: np.ndarray) -> None:
+    """Blelloch's down-sweep step: ``x[left], x[right] = x[right], x[right] ∘ x[left]``."""
+    if len(right):
+        total_left = _ops.take(x, left)
+        prefix = _ops.take(x, right)
+        _ops.put(x, left, prefix)
+        _ops.put(x, right, op.combine(prefix, total_left))
+
+
+def _shift_right(op: Operator, inclusive, xs):
+    """Exclusive result from an inclusive one: identity first, then all but the last."""
+    n = _ops.length(xs)
+    return _ops.concat([op.identity(xs, 1), _ops.take(inclusive, slice(0, n - 1))])
+
+
+def _validate(op, xs) -> int:
+    if not isinstance(op, Operator):
+        raise TypeError(f"op must be a scanbook.ops.Operator (e.g. ops.add); got {op!r}")
+    if op.name in ("affine", "matrix_affine"):
+        if not (isinstance(xs, tuple) and len(xs) == 2):
+            raise TypeError(f"ops.{op.name} scans pairs (a, b) of arrays; got {type(xs).__name__}")
+        a, b = xs
+        if np.shape(a)[:1] != np.shape(b)[:1]:
+            raise ValueError(
+                f"a and b must have the same length; got {np.shape(a)[0]} and {np.shape(b)[0]}"
+            )
+        return int(np.shape(a)[0])
+    if isinstance(xs, tuple):
+        raise TypeError(f"ops.{op.name} scans one array; got a tuple of {len(xs)}")
+    if np.ndim(xs) == 0:
+        raise ValueError(f"xs must have a leading (time) axis; got shape {np.shape(xs)}")
+    return len(xs)
+
+
+def _as_elements(xs):
+    return tuple(np.asarray(x) for x in xs) if isinstance(xs, tuple) else np.asarray(xs)
+
+
+# -- Hillis & Steele -----------------------------------------------------------------------
+
+
+def hillis_steele(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None = None):
+    """Hillis & Steele (1986): at level ``k`` every position ``i >= 2^k`` adds in ``i - 2^k``.
+
+    ``ceil(log2 n)`` levels; level ``k`` does ``n - 2^k`` applications, so the work is
+    ``n ceil(log2 n) - 2^ceil(log2 n) + 1``: more than the serial ``n - 1`` by a factor ``log n``.
+    """
+    n = _validate(op, xs)
+    x = _ops.copy(_as_elements(xs))
+    if trace is not None:
+        trace._start("hillis_steele", n, n, x)
+    d = 1
+    while d < n:
+        dst = np.arange(d, n)
+        _combine_level(op, x, dst - d, dst)
+        if trace is not None:
+            trace._add("sweep", zip(dst - d, dst), "combine", x)
+        d *= 2
+    return _shift_right(op, x, xs) if exclusive and n else x
+
+
+# -- Blelloch ------------------------------------------------------------------------------
+
+
+def blelloch(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None = None):
+    """Blelloch (1990): the work-efficient scan, an up-sweep (reduce) then a down-sweep.
+
+    The input is padded with identity elements to a power of two ``m``. The up-sweep builds
+    a tree of partial reductions in place (``log2 m`` levels); the root is replaced by the
+    identity and the down-sweep pushes prefixes back down (``log2 m`` levels), leaving the
+    exclusive scan. Operations whose left subtree lies wholly in the padding combine
+    identities and are skipped, so the work counts only applications that touch real data
+    (``2(n - 1)`` when ``n`` is a power of two).
+    The inclusive scan is the exclusive one shifted left by one, with the total last.
+    """
+    n = _validate(op, xs)
+    xs = _as_elements(xs)
+    if n == 0:
+        return _ops.copy(xs)
+    m = 1 << (n - 1).bit_length()
+    x = _ops.concat([_ops.copy(xs), op.identity(xs, m - n)]) if m > n else _ops.copy(xs)
+    if trace is not None:
+        trace._start("blelloch", n, m, x)
+
+    d = 1  # up-sweep: right child of each pair absorbs its left sibling
+    while d < m:
+        right = np.arange(2 * d - 1, m, 2 * d)
+        left = right - d
+        real = left - d + 1 < n  # left subtree all padding: identity ∘ identity, skipped
+        _combine_level(op, x, left[real], right[real])
+        if trace is not None:
+            trace._add("up-sweep", zip(left[real], right[real]), "combine", x)
+        d *= 2
+
+    total = _ops.copy(_ops.take(x, slice(m - 1, m)))  # a copy: the root is cleared next
+    _ops.put(x, slice(m - 1, m), op.identity(xs, 1))
+    if trace is not None:
+        trace._add("clear-root", [], "combine", x)
+
+    d = m // 2  # down-sweep: left gets the prefix, right gets prefix ∘ left total
+    while d >= 1:
+        right = np.arange(2 * d - 1, m, 2 * d)
+        left = right - d
+        real = left - d + 1 < n
+        _swap_level(op, x, left[real], right[real])
+        if trace is not None:
+            trace._add("down-sweep", zip(left[real], right[real]), "swap", x)
+        d //= 2
+
+    excl = _ops.take(x, slice(0, n))
+    if exclusive:
+        return _ops.copy(excl)
+    return _ops.concat([_ops.take(excl, slice(1, n)), total])
+
+
+# -- chunked three-phase (Martin & Cundy, Algorithm 1) -------------------------------------
+
+
+def default_chunks(n: int) -> int:
+    """About ``sqrt(n)`` chunks: balances the ``2n/p`` chunk steps against ``p`` carry steps."""
+    return max(1, int(round(np.sqrt(n))))
+
+
+def chunked(
+    op: Operator,
+    xs,
+    *,
+    exclusive: bool = False,
+    n_chunks: int | None = None,
+    trace: Trace | None = None,
+):
+    """The three-phase scan of Martin & Cundy (2018), Algorithm 1, on ``p = n_chunks`` processors.
+
+    1. **reduce**: each processor reduces its own contiguous chunk of ``L = ceil(n / p)``
+       elements (``L - 1`` levels of ``p`` applications);
+    2. **carry**: the ``p`` chunk totals are scanned serially (``p - 1`` levels of one
+       application), giving each chunk the reduction of everything before it;
+    3. **scan**: each processor scans its chunk again, starting from its carry-in
+       (``L`` levels of up to ``p`` applications).
+
+    Work about ``2n + p``, depth about ``2n/p + p``. On a GPU each chunk is read twice but
+    from contiguous memory by one worker, and only ``p`` values cross between workers, which
+    is why this shape suits GPUs (chapter 4). The last chunk is padded with identities; those
+    applications are not counted.
+    """
+    n = _validate(op, xs)
+    xs = _as_elements(xs)
+    if n == 0:
+        return _ops.copy(xs)
+    p = default_chunks(n) if n_chunks is None else int(n_chunks)
+    if p < 1:
+        raise ValueError(f"n_chunks must be a positive integer; got {n_chunks!r}")
+    p = min(p, n)
+    L = -(-n // p)
+    m = p * L
+    x = _ops.concat([_ops.copy(xs), op.identity(xs, m - n)]) if m > n else _ops.copy(xs)
+    if trace is not None:
+        trace._start("chunked", n, m, x)
+    starts = np.arange(p) * L
+
+    # Phase 1: reduce each chunk into its last slot, in a scratch copy (the input stays).
+    red = _ops.copy(x)
+    for j in range(1, L):
+        src, dst = starts + j - 1, starts + j
+        real = dst < n
+        _combine_level(op, red, src[real], dst[real])
+        # the padding slots carry the running total forward untouched
+        pad = ~real & (src < m)
+        if pad.any():
+            _ops.put(red, dst[pad], _ops.take(red, src[pad]))
+        if trace is not None:
+            trace._add("reduce", zip(src[real], dst[real]), "combine", red)
+    totals = _ops.take(red, starts + L - 1)
+
+    # Phase 2: serial exclusive scan of the p chunk totals (carry-in of each chunk).
+    carry = _serial.scan(op, totals, exclusive=True)
+    if trace is not None:
+        for k in range(1, p):
+            trace._add("carry", [(int(starts[k - 1] + L - 1), int(starts[k] + L - 1))], "combine", red)
+
+    # Phase 3: scan each chunk from its carry-in (chunk 0 starts from the identity).
+    for j in range(L):
+        dst = starts + j
+        real = dst < n
+        prev = carry if j == 0 else _ops.take(x, dst - 1)
+        has_prev = real.copy()
+        if j == 0:
+            has_prev[0] = False  # chunk 0's carry-in is the identity: nothing to apply
+        ks = np.nonzero(has_prev)[0]
+        if len(ks):
+            _ops.put(x, dst[ks], op.combine(_ops.take(prev, ks), _ops.take(x, dst[ks])))
+        if trace is not None:
+            src = dst - 1  # at j == 0 that is the end of the previous chunk: its carry
+            trace._add("scan", zip(src[ks], dst[ks]), "combine", x)
+
+    incl = _ops.take(x, slice(0, n))
+    return _shift_right(op, incl, xs) if exclusive else incl
+
+
+ALGORITHMS = {
+    "serial": None,
+    "hillis_steele": hillis_steele,
+    "blelloch": blelloch,
+    "chunked": chunked,
+}
+
+
+def scan(op: Operator, xs, *, algorithm: str = "serial", exclusive: bool = False, trace=None):
+    """Scan ``xs`` with operator ``op`` using the named algorithm.
+
+    Args:
+        op: an operator from :mod:`scanbook.ops` (``add``, ``maximum``, ``affine``,
+            ``matrix_affine``).
+        xs: an array with time as its leading axis, or a pair ``(a, b)`` for the affine
+            operators.
+        algorithm: ``"serial"``, ``"hillis_steele"``, ``"blelloch"`` or ``"chunked"``.
+        exclusive: exclusive scan (identity first) instead of inclusive.
+        trace: a :class:`Trace` to record levels in (not for ``"serial"``).
+
+    Defined in chapter 2; the serial definition in chapter 1.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}"
+        )
+    if algorithm == "serial":
+        _validate(op, xs)
+        if trace is not None:
+            raise ValueError("trace is recorded by the parallel algorithms; got algorithm='serial'")
+        return _serial.scan(op, _as_elements(xs), exclusive=exclusive)
+    return ALGORITHMS[algorithm](op, xs, exclusive=exclusive, trace=trace)

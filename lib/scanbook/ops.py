@@ -1,0 +1,162 @@
+"""Associative operators for scans.
+
+Defined in chapter 1 (``add``, ``maximum``, ``affine``) and chapter 2 (``matrix_affine``).
+
+A scan needs only an associative binary operator and its identity. Here an operator acts
+on *sequences of elements* stored with time as the leading axis, so one call combines many
+pairs at once: ``op.combine(x, y)`` combines ``x[i]`` (earlier) with ``y[i]`` (later) for
+every ``i``. That is exactly the "for all i in parallel" step of a parallel scan, written
+as one NumPy expression.
+
+Elements are
+
+* ``add``, ``maximum``: arrays of shape ``(n, *shape)``;
+* ``affine``: pairs ``(a, b)`` of arrays of shape ``(n, *shape)``, the map ``h -> a*h + b``;
+* ``matrix_affine``: pairs ``(A, b)`` with ``A`` of shape ``(n, k, k)`` and ``b`` of shape
+  ``(n, k)``, the map ``h -> A @ h + b``.
+
+Composing affine maps is what makes the linear recurrence ``h_t = a_t h_{t-1} + b_t`` a scan:
+applying ``(a1, b1)`` and then ``(a2, b2)`` gives ``h -> a2 (a1 h + b1) + b2``, that is the
+pair ``(a2 a1, a2 b1 + b2)``. Chapter 1 proves this is associative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Operator",
+    "add",
+    "affine",
+    "matrix_affine",
+    "maximum",
+    "length",
+    "take",
+    "put",
+    "concat",
+]
+
+Elements = Any  # an array, or a tuple of arrays sharing the leading (time) axis
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An associative operator with its identity.
+
+    Attributes:
+        name: a short name (``"add"``).
+        combine: ``combine(x, y)`` applies the operator elementwise over the leading axis,
+            ``x`` holding the earlier operands and ``y`` the later ones.
+        identity: ``identity(like, n)`` returns ``n`` identity elements shaped and typed like
+            the elements of ``like``.
+        symbol: how the book writes it (``"+"``).
+    """
+
+    name: str
+    combine: Callable[[Elements, Elements], Elements]
+    identity: Callable[[Elements, int], Elements]
+    symbol: str
+
+    def __repr__(self) -> str:
+        return f"scanbook.ops.{self.name}"
+
+
+# -- helpers that treat an array and a tuple of arrays alike -------------------------------
+
+
+def length(xs: Elements) -> int:
+    """The number of elements (the length of the leading axis)."""
+    return len(xs[0]) if isinstance(xs, tuple) else len(xs)
+
+
+def take(xs: Elements, idx) -> Elements:
+    """Elements at ``idx`` (an int array, slice or int) along the leading axis."""
+    if isinstance(xs, tuple):
+        return tuple(x[idx] for x in xs)
+    return xs[idx]
+
+
+def put(xs: Elements, idx, values: Elements) -> None:
+    """Write ``values`` into ``xs`` at ``idx`` (in place)."""
+    if isinstance(xs, tuple):
+        for x, v in zip(xs, values, strict=True):
+            x[idx] = v
+    else:
+        xs[idx] = values
+
+
+def concat(parts: list[Elements]) -> Elements:
+    """Concatenate element sequences along the leading axis."""
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
+def copy(xs: Elements) -> Elements:
+    """A copy that can be written to without touching ``xs``."""
+    if isinstance(xs, tuple):
+        return tuple(np.array(x, copy=True) for x in xs)
+    return np.array(xs, copy=True)
+
+
+# -- the operators -------------------------------------------------------------------------
+
+
+def _add_identity(like, n):
+    x = np.asarray(like)
+    return np.zeros((n,) + x.shape[1:], dtype=x.dtype)
+
+
+def _max_identity(like, n):
+    x = np.asarray(like)
+    if np.issubdtype(x.dtype, np.floating):
+        low = -np.inf
+    elif np.issubdtype(x.dtype, np.integer):
+        low = np.iinfo(x.dtype).min
+    else:
+        raise TypeError(f"maximum needs real numbers; got dtype {x.dtype}")
+    return np.full((n,) + x.shape[1:], low, dtype=x.dtype)
+
+
+add = Operator("add", lambda x, y: x + y, _add_identity, "+")
+
+maximum = Operator("maximum", np.maximum, _max_identity, "max")
+
+
+def _affine_combine(x, y):
+    a1, b1 = x
+    a2, b2 = y
+    return (a2 * a1, a2 * b1 + b2)
+
+
+def _affine_identity(like, n):
+    a, b = like
+    shape = (n,) + np.shape(a)[1:]
+    return (np.ones(shape, dtype=np.asarray(a).dtype), np.zeros(shape, dtype=np.asarray(b).dtype))
+
+
+affine = Operator("affine", _affine_combine, _affine_identity, "∘")
+
+
+def _matrix_affine_combine(x, y):
+    A1, b1 = x
+    A2, b2 = y
+    return (A2 @ A1, (A2 @ b1[..., None])[..., 0] + b2)
+
+
+def _matrix_affine_identity(like, n):
+    A, b = like
+    A = np.asarray(A)
+    b = np.asarray(b)
+    k = A.shape[-1]
+    eye = np.broadcast_to(np.eye(k, dtype=A.dtype), (n,) + A.shape[1:]).copy()
+    return (eye, np.zeros((n,) + b.shape[1:], dtype=b.dtype))
+
+
+matrix_affine = Operator("matrix_affine", _matrix_affine_combine, _matrix_affine_identity, "∘")
+
+OPERATORS = {op.name: op for op in (add, maximum, affine, matrix_affine)}

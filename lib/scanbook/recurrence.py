@@ -1,0 +1,262 @@
+"""The public linear recurrence and its vector-Jacobian product, dispatched to a backend.
+
+Defined in chapter 1 (the recurrence as a scan), chapter 3-4 (the GPU backends) and
+chapter 5 (the gradient).
+
+``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0`` (forward), or
+``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0`` (``reverse=True``), elementwise over any
+batch shape: ``a`` and ``b`` have shape ``(T, *batch)``, ``h0`` shape ``batch``.
+
+Every backend implements one function over 2-D, C-contiguous arrays,
+``forward(a, b, h0, reverse) -> h`` with ``a, b, h`` of shape ``(T, C)``, ``T >= 1``,
+``C >= 1``, and ``h0`` of shape ``(C,)`` (never None). This module does the checking, the
+reshaping and the empty cases once, for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import backends as _backends
+from . import serial as _serial
+
+__all__ = ["linear_recurrence", "linear_recurrence_vjp", "BACKENDS"]
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+_COMPLEX_DTYPES = (np.complex64, np.complex128)
+
+
+def _numba_cuda(a, b, h0, reverse):
+    from .kernels import numba_cuda
+
+    return numba_cuda.linear_recurrence(a, b, h0, reverse=reverse)
+
+
+def _cupy(a, b, h0, reverse):
+    from .kernels import cupy_raw
+
+    return cupy_raw.linear_recurrence(a, b, h0, reverse=reverse)
+
+
+def _jax(a, b, h0, reverse):
+    from . import jax as _sbjax
+
+    return _sbjax.linear_recurrence(a, b, h0, reverse=reverse)
+
+
+BACKENDS: dict[str, Callable] = {
+    "numpy": _serial.linear_recurrence_numpy,
+    "numba": _serial.linear_recurrence_numba,
+    "numba_cuda": _numba_cuda,
+    "cupy": _cupy,
+    "jax": _jax,
+}
+
+# which kind of array each backend takes and returns
+_ARRAY_KIND = {
+    "numpy": "numpy",
+    "numba": "numpy",
+    "numba_cuda": "numpy",
+    "cupy": "cupy",
+    "jax": "jax",
+}
+# backends whose kernels are written for real floating point only
+_REAL_ONLY = {"numba_cuda", "cupy"}
+
+
+def _array_kind(x) -> str:
+    mod = type(x).__module__.split(".")[0]
+    if mod == "cupy":
+        return "cupy"
+    if mod in ("jax", "jaxlib"):
+        return "jax"
+    return "numpy"
+
+
+def _xp(kind: str):
+    if kind == "cupy":
+        import cupy
+
+        return cupy
+    if kind == "jax":
+        import jax.numpy as jnp
+
+        return jnp
+    return np
+
+
+def _choose_backend(backend: str, kind: str) -> str:
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string; got {type(backend).__name__}")
+    if backend == "auto":
+        if kind == "cupy":
+            return "cupy"
+        if kind == "jax":
+            return "jax"
+        return "numba" if "numba" in _backends.available_backends() else "numpy"
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be 'auto' or one of {sorted(BACKENDS)}; got {backend!r}"
+        )
+    if backend not in _backends.available_backends():
+        raise ValueError(
+            f"backend {backend!r} is not available on this machine; "
+            f"available: {_backends.available_backends()}"
+        )
+    want = _ARRAY_KIND[backend]
+    if want == "cupy" and kind != "cupy":
+        raise TypeError(
+            f"backend 'cupy' needs cupy arrays on the GPU (cupy.asarray(a)); got {kind} arrays"
+        )
+    return backend
+
+
+def _check_dtype(name: str, x, backend: str) -> None:
+    dt = np.dtype(x.dtype)
+    allowed = _FLOAT_DTYPES if backend in _REAL_ONLY else _FLOAT_DTYPES + _COMPLEX_DTYPES
+    if dt.type not in allowed:
+        names = ", ".join(np.dtype(t).name for t in allowed)
+        raise TypeError(f"{name} must have dtype {names} for backend {backend!r}; got {dt.name}")
+
+
+def _as_array(name: str, x, kind: str, like=None):
+    """Arrays pass through; Python numbers and lists become arrays (of ``like``'s dtype)."""
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return x
+    if like is None:
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
+        return _xp(kind).asarray(arr)
+    return _xp(kind).asarray(np.asarray(x, dtype=np.dtype(like.dtype)))
+
+
+def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
+    """Validate and bring inputs to the backend form: 2-D ``(T, C)``, contiguous, ``h0`` filled."""
+    na, nb, nh = names
+    kind = _array_kind(a) if hasattr(a, "dtype") else _array_kind(b)
+    a = _as_array(na, a, kind)
+    b = _as_array(nb, b, kind, like=a if not hasattr(b, "dtype") else None)
+    if _array_kind(a) != _array_kind(b):
+        raise TypeError(
+            f"{na} and {nb} must be the same kind of array; got {_array_kind(a)} and {_array_kind(b)}"
+        )
+    backend = _choose_backend(backend, kind)
+    _check_dtype(na, a, backend)
+    _check_dtype(nb, b, backend)
+    if a.dtype != b.dtype:
+        raise TypeError(f"{na} and {nb} must have the same dtype; got {a.dtype} and {b.dtype}")
+    if a.ndim < 1:
+        raise ValueError(f"{na} must have a leading time axis, shape (T, *batch); got shape ()")
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{na} and {nb} must have the same shape (T, *batch); "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    batch = tuple(a.shape[1:])
+    xp = _xp(kind)
+    if h0 is None:
+        h0 = xp.zeros(batch, dtype=a.dtype)
+    else:
+        h0 = _as_array(nh, h0, kind, like=a)
+        if _array_kind(h0) != kind:
+            raise TypeError(f"{nh} must be the same kind of array as {na}; got {_array_kind(h0)}")
+        if tuple(h0.shape) != batch:
+            raise ValueError(
+                f"{nh} must have the batch shape of {na}, {batch}; got {tuple(h0.shape)}"
+            )
+        if h0.dtype != a.dtype:
+            raise TypeError(f"{nh} must have the dtype of {na}, {a.dtype}; got {h0.dtype}")
+    return a, b, h0, backend, kind, batch
+
+
+def _to_2d(x, kind, T, C):
+    x = x.reshape(T, C)
+    if kind == "numpy":
+        return np.ascontiguousarray(x)
+    if kind == "cupy":
+        import cupy
+
+        return cupy.ascontiguousarray(x)
+    return x
+
+
+def linear_recurrence(a, b, h0=None, *, reverse: bool = False, backend: str = "auto"):
+    """Compute ``h[t] = a[t] * h[t-1] + b[t]`` for all ``t`` (a first-order linear recurrence).
+
+    Args:
+        a: decays, shape ``(T, *batch)``, float32 or float64 (complex too on CPU backends).
+        b: inputs, same shape and dtype as ``a``.
+        h0: the initial state, shape ``batch``; None means zeros. Forward it is ``h[-1]``;
+            with ``reverse=True`` it is ``h[T]``.
+        reverse: run from the end: ``h[t] = a[t] * h[t+1] + b[t]``.
+        backend: ``"auto"`` (from the array type and hardware) or one of
+            :func:`scanbook.available_backends`.
+
+    Returns:
+        ``h`` with the shape and dtype of ``b``. ``T = 0`` gives an empty ``(0, *batch)``
+        array; NaN and infinity in the inputs propagate as they would in the plain loop.
+
+    Raises:
+        ValueError: a shape mismatch, an unknown or unavailable backend.
+        TypeError: a non-floating or mismatched dtype, or the wrong kind of array for the backend.
+
+    Derived in chapter 1 (as a scan over affine maps); backends in chapters 1, 3 and 4.
+    """
+    if not isinstance(reverse, bool | np.bool_):
+        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
+    T = a.shape[0]
+    C = int(np.prod(batch, dtype=np.int64))
+    if T == 0 or C == 0:
+        return _xp(kind).zeros(tuple(a.shape), dtype=a.dtype)
+    if backend == "jax":
+        return BACKENDS["jax"](a, b, h0, bool(reverse))
+    h = BACKENDS[backend](
+        _to_2d(a, kind, T, C), _to_2d(b, kind, T, C), _to_2d(h0, kind, 1, C)[0], bool(reverse)
+    )
+    return h.reshape(tuple(a.shape))
+
+
+def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str = "auto"):
+    """Gradients of a loss through ``h = linear_recurrence(a, b, h0, reverse=reverse)``.
+
+    Given ``g = dL/dh`` (shape of ``h``), returns ``(da, db, dh0)``. The gradient is itself a
+    linear recurrence run the other way, with the decays shifted by one step:
+
+    * forward: ``db[t] = g[t] + a[t+1] * db[t+1]`` (``db[T-1] = g[T-1]``),
+      ``da[t] = db[t] * h[t-1]`` (``h[-1] = h0``), ``dh0 = a[0] * db[0]``;
+    * reverse: ``db[t] = g[t] + a[t-1] * db[t-1]``, ``da[t] = db[t] * h[t+1]``
+      (``h[T] = h0``), ``dh0 = a[T-1] * db[T-1]``.
+
+    So one call of the same backend's recurrence computes it: no autodiff through the scan.
+    ``h0=None`` means zeros, and ``dh0`` is still returned (the gradient at a zero state).
+
+    Derived in chapter 5.
+    """
+    a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
+    for name, x in (("h", h), ("g", g)):
+        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+            raise TypeError(f"{name} must be an array of shape {tuple(a.shape)}; got {type(x).__name__}")
+        if tuple(x.shape) != tuple(a.shape):
+            raise ValueError(f"{name} must have the shape of a, {tuple(a.shape)}; got {tuple(x.shape)}")
+        if x.dtype != a.dtype:
+            raise TypeError(f"{name} must have the dtype of a, {a.dtype}; got {x.dtype}")
+        if _array_kind(x) != kind:
+            raise TypeError(f"{name} must be the same kind of array as a; got {_array_kind(x)}")
+    xp = _xp(kind)
+    T = a.shape[0]
+    if T == 0:
+        return xp.zeros(a.shape, a.dtype), xp.zeros(a.shape, a.dtype), xp.zeros(batch, a.dtype)
+    one = xp.zeros((1,) + batch, dtype=a.dtype)
+    if not reverse:
+        a_next = xp.concatenate([a[1:], one])  # coefficient a[t+1]; the last never used
+        db = linear_recurrence(a_next, g, None, reverse=True, backend=backend)
+        h_prev = xp.concatenate([h0[None], h[:-1]])
+        return db * h_prev, db, a[0] * db[0]
+    a_prev = xp.concatenate([one, a[:-1]])  # coefficient a[t-1]
+    db = linear_recurrence(a_prev, g, None, reverse=False, backend=backend)
+    h_next = xp.concatenate([h[1:], h0[None]])
+    return db * h_next, db, a[T - 1] * db[T - 1]

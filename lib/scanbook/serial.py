@@ -1,0 +1,138 @@
+"""Reference serial scans: the slow, obvious versions every fast one is checked against.
+
+Defined in chapter 1.
+
+Three ways to run the same loop:
+
+* :func:`scan_loop` and :func:`linear_recurrence_loop`: plain Python, one element at a time,
+  written to be read;
+* :func:`linear_recurrence_numpy`: a Python loop over time, each step a NumPy operation over
+  all channels at once;
+* :func:`linear_recurrence_numba`: the same loop compiled by Numba, which runs at close to the
+  speed at which memory delivers the bytes.
+
+The array functions take ``a`` and ``b`` of shape ``(T, C)``, time-major, and ``h0`` of shape
+``(C,)``; :func:`scanbook.linear_recurrence` validates inputs and reshapes any batch shape to
+this form before calling them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import ops as _ops
+
+__all__ = [
+    "scan_loop",
+    "scan",
+    "linear_recurrence_loop",
+    "linear_recurrence_numpy",
+    "linear_recurrence_numba",
+]
+
+
+def scan_loop(combine, xs: Sequence, identity=None, *, exclusive: bool = False) -> list:
+    """Scan a Python list with a binary function: the definition, one element at a time.
+
+    ``scan_loop(lambda x, y: x + y, [1, 2, 3])`` is ``[1, 3, 6]`` (inclusive);
+    with ``exclusive=True`` and ``identity=0`` it is ``[0, 1, 3]``.
+    """
+    out = []
+    if exclusive:
+        if identity is None:
+            raise ValueError("an exclusive scan needs the operator's identity; got identity=None")
+        acc = identity
+        for x in xs:
+            out.append(acc)
+            acc = combine(acc, x)
+        return out
+    acc = None
+    for i, x in enumerate(xs):
+        acc = x if i == 0 else combine(acc, x)
+        out.append(acc)
+    return out
+
+
+def scan(op: _ops.Operator, xs, *, exclusive: bool = False):
+    """Serial scan of element sequence ``xs`` with operator ``op`` (see :mod:`scanbook.ops`).
+
+    One operator application per element: work ``n - 1``, depth ``n - 1``.
+    """
+    n = _ops.length(xs)
+    out = _ops.copy(xs)
+    if n == 0:
+        return out
+    if exclusive:
+        acc = op.identity(xs, 1)
+        for i in range(n):
+            here = _ops.take(xs, slice(i, i + 1))
+            _ops.put(out, slice(i, i + 1), acc)
+            acc = op.combine(acc, here)
+        return out
+    acc = _ops.take(xs, slice(0, 1))
+    for i in range(1, n):
+        acc = op.combine(acc, _ops.take(xs, slice(i, i + 1)))
+        _ops.put(out, slice(i, i + 1), acc)
+    return out
+
+
+def linear_recurrence_loop(a: Sequence[float], b: Sequence[float], h0: float = 0.0) -> list:
+    """``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``, for Python lists of numbers."""
+    h = h0
+    out = []
+    for a_t, b_t in zip(a, b, strict=True):
+        h = a_t * h + b_t
+        out.append(h)
+    return out
+
+
+def linear_recurrence_numpy(a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False):
+    """Serial recurrence over time; each step is one NumPy operation over all channels.
+
+    ``a``, ``b``: shape ``(T, C)``; ``h0``: shape ``(C,)``. Forward: ``h[t] = a[t] h[t-1] + b[t]``
+    with ``h[-1] = h0``; reverse: ``h[t] = a[t] h[t+1] + b[t]`` with ``h[T] = h0``.
+    """
+    T = a.shape[0]
+    h = np.empty_like(b)
+    carry = h0
+    steps = range(T - 1, -1, -1) if reverse else range(T)
+    for t in steps:
+        carry = a[t] * carry + b[t]
+        h[t] = carry
+    return h
+
+
+def _numba_kernel():
+    """Compile the Numba recurrence on first use (importing numba is slow)."""
+    global _NUMBA_KERNEL
+    if _NUMBA_KERNEL is None:
+        from numba import njit
+
+        @njit(cache=False, nogil=True)
+        def recurrence(a, b, h0, h, reverse):
+            T, C = a.shape
+            carry = h0.copy()
+            for step in range(T):
+                t = T - 1 - step if reverse else step
+                for c in range(C):
+                    carry[c] = a[t, c] * carry[c] + b[t, c]
+                    h[t, c] = carry[c]
+
+        _NUMBA_KERNEL = recurrence
+    return _NUMBA_KERNEL
+
+
+_NUMBA_KERNEL = None
+
+
+def linear_recurrence_numba(a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False):
+    """The serial recurrence compiled with Numba ``@njit``: the fast CPU reference.
+
+    Same arguments as :func:`linear_recurrence_numpy`. The inner loop runs over channels,
+    which are contiguous in a time-major array, so memory is read in order.
+    """
+    h = np.empty_like(b)
+    _numba_kernel()(a, b, h0, h, reverse)
+    return h
