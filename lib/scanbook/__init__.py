@@ -32,7 +32,18 @@ def __getattr__(name):
     # the heavier modules (jax, models, deer, ...) load on first use: `sb.jax.linear_recurrence`
     import importlib
 
-    if name in {"jax", "bench", "viz", "exercises", "kernels", "models", "lti", "deer",
-                "distributed", "tasks", "train"}:
+    if name in {
+        "jax",
+        "bench",
+        "viz",
+        "exercises",
+        "kernels",
+        "models",
+        "lti",
+        "deer",
+        "distributed",
+        "tasks",
+        "train",
+    }:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'scanbook' has no attribute {name!r}")

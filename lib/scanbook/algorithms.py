@@ -170,7 +170,7 @@ def hillis_steele(op: Operator, xs, *, exclusive: bool = False, trace: Trace | N
         dst = np.arange(d, n)
         _combine_level(op, x, dst - d, dst)
         if trace is not None:
-            trace._add("sweep", zip(dst - d, dst), "combine", x)
+            trace._add("sweep", zip(dst - d, dst, strict=True), "combine", x)
         d *= 2
     return _shift_right(op, x, xs) if exclusive and n else x
 
@@ -205,7 +205,7 @@ def blelloch(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None =
         real = left - d + 1 < n  # left subtree all padding: identity ∘ identity, skipped
         _combine_level(op, x, left[real], right[real])
         if trace is not None:
-            trace._add("up-sweep", zip(left[real], right[real]), "combine", x)
+            trace._add("up-sweep", zip(left[real], right[real], strict=True), "combine", x)
         d *= 2
 
     total = _ops.copy(_ops.take(x, slice(m - 1, m)))  # a copy: the root is cleared next
@@ -220,7 +220,7 @@ def blelloch(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None =
         real = left - d + 1 < n
         _swap_level(op, x, left[real], right[real])
         if trace is not None:
-            trace._add("down-sweep", zip(left[real], right[real]), "swap", x)
+            trace._add("down-sweep", zip(left[real], right[real], strict=True), "swap", x)
         d //= 2
 
     excl = _ops.take(x, slice(0, n))
@@ -285,14 +285,16 @@ def chunked(
         if pad.any():
             _ops.put(red, dst[pad], _ops.take(red, src[pad]))
         if trace is not None:
-            trace._add("reduce", zip(src[real], dst[real]), "combine", red)
+            trace._add("reduce", zip(src[real], dst[real], strict=True), "combine", red)
     totals = _ops.take(red, starts + L - 1)
 
     # Phase 2: serial exclusive scan of the p chunk totals (carry-in of each chunk).
     carry = _serial.scan(op, totals, exclusive=True)
     if trace is not None:
         for k in range(1, p):
-            trace._add("carry", [(int(starts[k - 1] + L - 1), int(starts[k] + L - 1))], "combine", red)
+            trace._add(
+                "carry", [(int(starts[k - 1] + L - 1), int(starts[k] + L - 1))], "combine", red
+            )
 
     # Phase 3: scan each chunk from its carry-in (chunk 0 starts from the identity).
     for j in range(L):
@@ -307,7 +309,7 @@ def chunked(
             _ops.put(x, dst[ks], op.combine(_ops.take(prev, ks), _ops.take(x, dst[ks])))
         if trace is not None:
             src = dst - 1  # at j == 0 that is the end of the previous chunk: its carry
-            trace._add("scan", zip(src[ks], dst[ks]), "combine", x)
+            trace._add("scan", zip(src[ks], dst[ks], strict=True), "combine", x)
 
     incl = _ops.take(x, slice(0, n))
     return _shift_right(op, incl, xs) if exclusive else incl
@@ -336,9 +338,7 @@ def scan(op: Operator, xs, *, algorithm: str = "serial", exclusive: bool = False
     Defined in chapter 2; the serial definition in chapter 1.
     """
     if algorithm not in ALGORITHMS:
-        raise ValueError(
-            f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}"
-        )
+        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}")
     if algorithm == "serial":
         _validate(op, xs)
         if trace is not None:

@@ -196,7 +196,9 @@ def banner() -> Profile:
     p = profile()
     print(f"device : {p.name}")
     if p.device == "cpu":
-        print("         no CUDA GPU found: Numba CUDA kernels run in the simulator, sizes are small")
+        print(
+            "         no CUDA GPU found: Numba CUDA kernels run in the simulator, sizes are small"
+        )
     print(f"backends available: {', '.join(available_backends())}")
     print(
         f"sizes  : T={p.T}, channels={p.channels}; "

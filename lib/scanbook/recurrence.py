@@ -97,9 +97,7 @@ def _choose_backend(backend: str, kind: str) -> str:
             return "jax"
         return "numba" if "numba" in _backends.available_backends() else "numpy"
     if backend not in BACKENDS:
-        raise ValueError(
-            f"backend must be 'auto' or one of {sorted(BACKENDS)}; got {backend!r}"
-        )
+        raise ValueError(f"backend must be 'auto' or one of {sorted(BACKENDS)}; got {backend!r}")
     if backend not in _backends.available_backends():
         raise ValueError(
             f"backend {backend!r} is not available on this machine; "
@@ -141,7 +139,8 @@ def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
     b = _as_array(nb, b, kind, like=a if not hasattr(b, "dtype") else None)
     if _array_kind(a) != _array_kind(b):
         raise TypeError(
-            f"{na} and {nb} must be the same kind of array; got {_array_kind(a)} and {_array_kind(b)}"
+            f"{na} and {nb} must be the same kind of array; "
+            f"got {_array_kind(a)} and {_array_kind(b)}"
         )
     backend = _choose_backend(backend, kind)
     _check_dtype(na, a, backend)
@@ -239,9 +238,13 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
     for name, x in (("h", h), ("g", g)):
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
-            raise TypeError(f"{name} must be an array of shape {tuple(a.shape)}; got {type(x).__name__}")
+            raise TypeError(
+                f"{name} must be an array of shape {tuple(a.shape)}; got {type(x).__name__}"
+            )
         if tuple(x.shape) != tuple(a.shape):
-            raise ValueError(f"{name} must have the shape of a, {tuple(a.shape)}; got {tuple(x.shape)}")
+            raise ValueError(
+                f"{name} must have the shape of a, {tuple(a.shape)}; got {tuple(x.shape)}"
+            )
         if x.dtype != a.dtype:
             raise TypeError(f"{name} must have the dtype of a, {a.dtype}; got {x.dtype}")
         if _array_kind(x) != kind:

@@ -110,15 +110,24 @@ def _numba_kernel():
     if _NUMBA_KERNEL is None:
         from numba import njit
 
-        @njit(cache=False, nogil=True)
+        @njit(nogil=True)
         def recurrence(a, b, h0, h, reverse):
             T, C = a.shape
-            carry = h0.copy()
-            for step in range(T):
+            if C == 1:  # one chain: keep the carry in a register
+                carry = h0[0]
+                for step in range(T):
+                    t = T - 1 - step if reverse else step
+                    carry = a[t, 0] * carry + b[t, 0]
+                    h[t, 0] = carry
+                return
+            first = T - 1 if reverse else 0
+            for c in range(C):
+                h[first, c] = a[first, c] * h0[c] + b[first, c]
+            for step in range(1, T):
                 t = T - 1 - step if reverse else step
-                for c in range(C):
-                    carry[c] = a[t, c] * carry[c] + b[t, c]
-                    h[t, c] = carry[c]
+                prev = t + 1 if reverse else t - 1
+                for c in range(C):  # contiguous channels: this loop vectorises
+                    h[t, c] = a[t, c] * h[prev, c] + b[t, c]
 
         _NUMBA_KERNEL = recurrence
     return _NUMBA_KERNEL

@@ -1,0 +1,67 @@
+# Parallel Scans for Sequence Models: the two set-up commands and the GPU check.
+#
+#   make book       install (into .venv) and build the site into _build/html, executing every chapter
+#   make test       install and run every test: lint, library, notebooks (nbval), the book build
+#   make gpu-check  on a machine with an NVIDIA GPU: real-kernel tests, then the GPU benchmarks
+#
+# Needs only python3 (3.11+), make and a C compiler. Everything else comes from the lock files.
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+UV_VER   := 0.13.9
+LOCK     := requirements.lock
+GPU_LOCK := requirements-gpu.lock
+STAMP    := $(VENV)/.installed
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: book test gpu-check lint unit notebooks site venv venv-gpu assets clean help
+
+help:
+	@sed -n '3,7p' Makefile
+
+# -- environment -------------------------------------------------------------------------------
+$(STAMP): $(LOCK) pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VER)
+	$(BIN)/uv pip sync -q --python $(BIN)/python $(LOCK)
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+venv-gpu: $(STAMP)
+	$(BIN)/uv pip sync -q --python $(BIN)/python $(GPU_LOCK)
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	rm -f $(STAMP)  # the CPU environment must be re-synced before the next make test
+
+assets:
+	bash book/vendor.sh
+
+# -- the book ----------------------------------------------------------------------------------
+book: $(STAMP) assets
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "The book: $(CURDIR)/_build/html/index.html"
+
+# -- tests -------------------------------------------------------------------------------------
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Build the book first (it executes every chapter), then one pytest run: the library tests,
+# every chapter under nbval, and the checks of the built site.
+test: $(STAMP) assets
+	$(MAKE) --no-print-directory lint
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/pytest -m "not gpu" tests --nbval-lax chapters
+
+# On a GPU: every test with the real kernels (simulator off), then the benchmarks, whose JSON
+# results go to benchmarks/results/ (commit them: the chapters plot from those files).
+gpu-check: venv-gpu
+	SCANBOOK_DEVICE=gpu $(BIN)/pytest tests --ignore=tests/test_site.py -x -q
+	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
+	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu --out benchmarks/results
+	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
+
+clean:
+	rm -rf _build

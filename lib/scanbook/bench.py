@@ -1,0 +1,198 @@
+"""Benchmarks: timing with warm-up and medians, achieved bandwidth, results as JSON.
+
+Defined in chapter 1 (the CPU bandwidth benchmark); the GPU benchmark of chapters 3-4 and the
+gradient benchmark of chapter 5 run from the same command line::
+
+    python -m scanbook.bench cpu [--elements N] [--channels C] [--repeat R] [--json PATH]
+    python -m scanbook.bench gpu  ...   (needs a GPU; see scanbook._bench_gpu)
+    python -m scanbook.bench grad ...   (backward/forward time ratios; see scanbook._bench_grad)
+
+Performance is reported as ratios measured in one run: a serial recurrence against a copy of
+the same bytes. A float32 linear recurrence reads ``a`` and ``b`` and writes ``h``: 12 bytes an
+element, and no implementation can move them faster than memory copies them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+import scanbook
+
+from . import serial as _serial
+
+__all__ = ["Timing", "time_fn", "cpu_benchmark", "bytes_per_element", "main"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the median, the fastest, and every timed repetition."""
+
+    median: float
+    best: float
+    times: tuple[float, ...]
+
+
+def time_fn(fn: Callable[[], object], *, warmup: int = 1, repeat: int = 5) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls (compilation, caches), then ``repeat`` timed ones.
+
+    The median is the number to report: it ignores the odd slow run caused by the machine.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1; got {repeat}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return Timing(statistics.median(times), min(times), tuple(times))
+
+
+def bytes_per_element(dtype=np.float32) -> int:
+    """Bytes a linear recurrence moves per element: read ``a`` and ``b``, write ``h``."""
+    return 3 * np.dtype(dtype).itemsize
+
+
+def _inputs(T: int, C: int, dtype, seed: int = 0):
+    """Random inputs, never zeros: decays in (0.5, 1), impulses standard normal."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.5, 1.0, size=(T, C)).astype(dtype)
+    b = rng.standard_normal(size=(T, C)).astype(dtype)
+    h0 = rng.standard_normal(size=C).astype(dtype)
+    return a, b, h0
+
+
+def cpu_benchmark(
+    n_elements: int = 1 << 24,
+    channels: int = 16,
+    *,
+    repeat: int = 5,
+    dtype=np.float32,
+    include_python: bool = False,
+) -> dict:
+    """Achieved bandwidth of each serial recurrence against a NumPy copy of the same bytes.
+
+    The copy reads two arrays and writes one, as the recurrence does (``np.add(a, b, out=h)``
+    is exactly that traffic and the cheapest arithmetic on it), so both move
+    ``12 * n_elements`` bytes for float32. Returns a JSON-able dict with one record per
+    implementation: median seconds, GB/s and the ratio to the copy's GB/s. The result of every
+    recurrence is checked against the NumPy loop before it is timed.
+
+    Defined in chapter 1.
+    """
+    if n_elements < channels or n_elements % channels:
+        raise ValueError(
+            f"n_elements must be a positive multiple of channels={channels}; got {n_elements}"
+        )
+    T = n_elements // channels
+    a, b, h0 = _inputs(T, channels, dtype)
+    nbytes = bytes_per_element(dtype) * n_elements
+    h = np.empty_like(b)
+
+    reference = _serial.linear_recurrence_numpy(a, b, h0)
+    candidates: dict[str, Callable[[], object]] = {
+        "copy (a + b -> h)": lambda: np.add(a, b, out=h),
+        "numba @njit": lambda: _serial.linear_recurrence_numba(a, b, h0),
+        "numpy loop over T": lambda: _serial.linear_recurrence_numpy(a, b, h0),
+    }
+    if include_python:
+        small = min(T, 1 << 12)
+        candidates["python loop (first 4096 steps)"] = lambda: _serial.linear_recurrence_loop(
+            a[:small, 0].tolist(), b[:small, 0].tolist(), float(h0[0])
+        )
+    got = _serial.linear_recurrence_numba(a, b, h0)
+    if not np.allclose(got, reference, rtol=1e-4, atol=1e-4):
+        raise AssertionError("the numba recurrence disagrees with the numpy loop")
+
+    records = []
+    for name, fn in candidates.items():
+        slow = name.startswith("numpy") or name.startswith("python")
+        t = time_fn(fn, warmup=1, repeat=1 if slow else repeat)
+        moved = nbytes
+        if name.startswith("python"):
+            moved = bytes_per_element(dtype) * min(T, 1 << 12)
+        records.append(
+            {
+                "name": name,
+                "median_s": t.median,
+                "bytes": moved,
+                "gbps": moved / t.median / 1e9,
+            }
+        )
+    copy_gbps = records[0]["gbps"]
+    for r in records:
+        r["ratio_to_copy"] = r["gbps"] / copy_gbps
+    return {
+        "benchmark": "cpu",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scanbook": scanbook.__version__,
+        "T": T,
+        "channels": channels,
+        "dtype": np.dtype(dtype).name,
+        "n_elements": n_elements,
+        "repeat": repeat,
+        "records": records,
+    }
+
+
+def _print_table(result: dict) -> None:
+    print(
+        f"{result['n_elements']:,} {result['dtype']} elements as (T={result['T']:,}, "
+        f"channels={result['channels']}), {bytes_per_element(result['dtype'])} bytes an element"
+    )
+    print(f"{'implementation':34s} {'median ms':>10s} {'GB/s':>8s} {'of copy':>8s}")
+    for r in result["records"]:
+        print(
+            f"{r['name']:34s} {r['median_s'] * 1e3:10.2f} {r['gbps']:8.2f} "
+            f"{r['ratio_to_copy']:8.0%}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "gpu":
+        from . import _bench_gpu
+
+        return _bench_gpu.main(argv[1:])
+    if argv and argv[0] == "grad":
+        from . import _bench_grad
+
+        return _bench_grad.main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m scanbook.bench", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="which", required=True)
+    cpu = sub.add_parser("cpu", help="serial recurrences against a copy of the same bytes")
+    cpu.add_argument("--elements", type=int, default=1 << 24)
+    cpu.add_argument("--channels", type=int, default=16)
+    cpu.add_argument("--repeat", type=int, default=5)
+    cpu.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    cpu.add_argument("--json", metavar="PATH", help="also write the results to this file")
+    sub.add_parser("gpu", help="GPU kernels against a device copy (needs a GPU)")
+    sub.add_parser("grad", help="backward/forward time ratio of each backend")
+    args = parser.parse_args(argv)
+    result = cpu_benchmark(args.elements, args.channels, repeat=args.repeat, dtype=args.dtype)
+    _print_table(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Shared test set-up: import scanbook first, so the CUDA simulator is chosen before numba loads."""
+
+import os
+
+import numpy as np
+import pytest
+import scanbook  # noqa: F401  (must precede any numba import)
+from hypothesis import settings
+
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261121)
+
+
+def reference_recurrence(a, b, h0=None, reverse=False):
+    """The float64 loop every implementation is checked against (batch shapes allowed)."""
+    a = np.asarray(a, dtype=np.complex128 if np.iscomplexobj(a) else np.float64)
+    b = np.asarray(b, dtype=a.dtype)
+    h = np.zeros_like(b)
+    carry = np.zeros(a.shape[1:], a.dtype) if h0 is None else np.asarray(h0, dtype=a.dtype)
+    steps = range(a.shape[0] - 1, -1, -1) if reverse else range(a.shape[0])
+    for t in steps:
+        carry = a[t] * carry + b[t]
+        h[t] = carry
+    return h

@@ -1,0 +1,106 @@
+"""Bad input gets a clear error naming the argument, what was expected and what was given."""
+
+import numpy as np
+import pytest
+import scanbook as sb
+from scanbook import algorithms, ops
+
+
+@pytest.fixture
+def ab(rng):
+    return rng.uniform(0.5, 1, (6, 3)), rng.standard_normal((6, 3))
+
+
+def test_shape_mismatch_between_a_and_b(ab):
+    a, b = ab
+    with pytest.raises(
+        ValueError, match=r"a and b must have the same shape.*\(6, 3\) and \(6, 2\)"
+    ):
+        sb.linear_recurrence(a, b[:, :2])
+
+
+def test_h0_with_wrong_shape(ab):
+    a, b = ab
+    with pytest.raises(ValueError, match=r"h0 must have the batch shape of a, \(3,\); got \(4,\)"):
+        sb.linear_recurrence(a, b, np.zeros(4))
+
+
+def test_scalar_input_has_no_time_axis():
+    with pytest.raises(ValueError, match="a must have a leading time axis"):
+        sb.linear_recurrence(np.float64(0.5), np.float64(1.0))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.float16])
+def test_wrong_dtype(ab, dtype):
+    a, b = ab
+    with pytest.raises(
+        TypeError, match=rf"a must have dtype float32, float64.*got {np.dtype(dtype).name}"
+    ):
+        sb.linear_recurrence(a.astype(dtype), b.astype(dtype))
+
+
+def test_mismatched_dtypes(ab):
+    a, b = ab
+    with pytest.raises(
+        TypeError, match="a and b must have the same dtype; got float32 and float64"
+    ):
+        sb.linear_recurrence(a.astype(np.float32), b)
+    with pytest.raises(TypeError, match="h0 must have the dtype of a, float64; got float32"):
+        sb.linear_recurrence(a, b, np.zeros(3, np.float32))
+
+
+def test_unknown_backend(ab):
+    a, b = ab
+    with pytest.raises(ValueError, match=r"backend must be 'auto' or one of .*got 'tpu'"):
+        sb.linear_recurrence(a, b, backend="tpu")
+    with pytest.raises(TypeError, match="backend must be a string"):
+        sb.linear_recurrence(a, b, backend=3)
+
+
+def test_unavailable_backend_says_what_is_available(ab, monkeypatch):
+    # as on a machine without a GPU, whatever this one has
+    monkeypatch.setattr(sb.backends, "available_backends", lambda: ["numpy", "numba"])
+    a, b = ab
+    with pytest.raises(
+        ValueError, match=r"backend 'cupy' is not available on this machine; available: \["
+    ):
+        sb.linear_recurrence(a, b, backend="cupy")
+
+
+def test_reverse_must_be_bool(ab):
+    a, b = ab
+    with pytest.raises(TypeError, match="reverse must be True or False; got 'yes'"):
+        sb.linear_recurrence(a, b, reverse="yes")
+
+
+def test_object_input():
+    with pytest.raises(TypeError, match="a must be an array of numbers"):
+        sb.linear_recurrence([object()], [1.0])
+
+
+def test_vjp_checks_h_and_g(ab):
+    a, b = ab
+    h = sb.linear_recurrence(a, b)
+    with pytest.raises(ValueError, match=r"g must have the shape of a, \(6, 3\); got \(5, 3\)"):
+        sb.linear_recurrence_vjp(a, b, None, h, h[:5])
+    with pytest.raises(TypeError, match="h must have the dtype of a, float64; got float32"):
+        sb.linear_recurrence_vjp(a, b, None, h.astype(np.float32), h)
+    with pytest.raises(TypeError, match="g must be an array"):
+        sb.linear_recurrence_vjp(a, b, None, h, [1.0])
+
+
+def test_scan_errors():
+    with pytest.raises(ValueError, match=r"algorithm must be one of .*got 'bogus'"):
+        sb.scan(ops.add, np.ones(3), algorithm="bogus")
+    with pytest.raises(TypeError, match="op must be a scanbook.ops.Operator"):
+        sb.scan(lambda x, y: x + y, np.ones(3))
+    with pytest.raises(TypeError, match=r"ops.affine scans pairs \(a, b\)"):
+        sb.scan(ops.affine, np.ones(3))
+    with pytest.raises(ValueError, match="a and b must have the same length; got 3 and 2"):
+        sb.scan(ops.affine, (np.ones(3), np.ones(2)))
+    with pytest.raises(ValueError, match="xs must have a leading"):
+        sb.scan(ops.add, np.float64(1.0))
+    with pytest.raises(ValueError, match="n_chunks must be a positive integer; got 0"):
+        algorithms.chunked(ops.add, np.ones(4), n_chunks=0)
+    with pytest.raises(ValueError, match="trace is recorded by the parallel algorithms"):
+        sb.scan(ops.add, np.ones(3), trace=algorithms.Trace())
