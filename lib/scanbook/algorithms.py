@@ -249,7 +249,7 @@ def chunked(
 
     1. **reduce**: each processor reduces its own contiguous chunk of ``L = ceil(n / p)``
        elements (``L - 1`` levels of ``p`` applications);
-    2. **carry**: the ``p`` chunk totals are scanned serially (``p - 1`` levels of one
+    2. **carry**: the chunk totals are scanned serially (``p - 2`` levels of one
        application), giving each chunk the reduction of everything before it;
     3. **scan**: each processor scans its chunk again, starting from its carry-in
        (``L`` levels of up to ``p`` applications).
@@ -288,10 +288,12 @@ def chunked(
             trace._add("reduce", zip(src[real], dst[real], strict=True), "combine", red)
     totals = _ops.take(red, starts + L - 1)
 
-    # Phase 2: serial exclusive scan of the p chunk totals (carry-in of each chunk).
-    carry = _serial.scan(op, totals, exclusive=True)
+    # Phase 2: serial scan of the chunk totals: chunk k's carry-in is the reduction of chunks
+    # 0..k-1 (chunk 0 needs none, chunk 1's is total 0 as it is): p - 2 applications.
+    running = _serial.scan(op, _ops.take(totals, slice(0, p - 1)))
+    carry = _ops.concat([op.identity(xs, 1), running])
     if trace is not None:
-        for k in range(1, p):
+        for k in range(1, p - 1):
             trace._add(
                 "carry", [(int(starts[k - 1] + L - 1), int(starts[k] + L - 1))], "combine", red
             )
