@@ -1,0 +1,377 @@
+"""The Numba CUDA kernels of chapter 3, checked against float64 serial references.
+
+Without a GPU every kernel runs in Numba's CUDA simulator (about a second per thousand
+elements, so sizes stay small), and each kernel is also compiled to PTX for a real GPU
+(``cc=(9, 0)``), which catches code the simulator accepts but CUDA does not. Tests marked
+``gpu`` run the kernels for real and are selected by ``make gpu-check`` only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scanbook as sb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scanbook.kernels import numba_cuda as nc
+
+DTYPES = (np.float32, np.float64)
+
+
+def values(rng, shape, dtype=np.float64, low=0.5, high=1.5):
+    """Random numbers that are never zero: magnitude in [low, high), a random sign."""
+    mag = rng.uniform(low, high, size=shape)
+    return (mag * rng.choice([-1.0, 1.0], size=shape)).astype(dtype)
+
+
+def ref_scan(x, exclusive=False):
+    return sb.serial.scan(sb.ops.add, np.asarray(x, dtype=np.float64), exclusive=exclusive)
+
+
+def ref_recurrence(a, b, h0, reverse=False):
+    f = np.float64
+    h0 = np.zeros(a.shape[1:], f) if h0 is None else h0
+    return sb.serial.linear_recurrence_numpy(a.astype(f), b.astype(f), h0.astype(f), reverse)
+
+
+def assert_close(got, expected, dtype):
+    """Within float32/float64 rounding, relative to the largest value (sums cross zero)."""
+    rtol, atol = (2e-4, 2e-5) if np.dtype(dtype) == np.float32 else (1e-10, 1e-12)
+    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if np.size(expected) else 1.0
+    got = np.asarray(got, dtype=np.float64)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol * scale)
+
+
+def recurrence_inputs(rng, T, C, dtype):
+    a = values(rng, (T, C), dtype, low=0.5, high=1.0)  # decays: |a| < 1, never 0
+    b = values(rng, (T, C), dtype)
+    h0 = values(rng, (C,), dtype)
+    return a, b, h0
+
+
+# -- block scans ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "dtype"), [(1, np.float32), (33, np.float64), (300, np.float32)])
+def test_hillis_steele_block_scan(rng, n, dtype):
+    x = values(rng, n, dtype)
+    got = nc.hillis_steele_block_scan(x)
+    assert got.dtype == dtype and got.shape == (n,)
+    assert_close(got, ref_scan(x), dtype)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize(
+    ("n", "exclusive", "dtype"),
+    [
+        (1, False, np.float64),
+        (63, True, np.float32),
+        (64, False, np.float64),
+        (65, True, np.float64),
+        (1000, False, np.float32),
+    ],
+)
+def test_blelloch_block_scan(rng, n, exclusive, dtype, padded):
+    x = values(rng, n, dtype)
+    got = nc.blelloch_block_scan(x, exclusive=exclusive, padded=padded)
+    assert got.dtype == dtype
+    assert_close(got, ref_scan(x, exclusive), dtype)
+
+
+def test_block_scans_reject_too_long_inputs():
+    with pytest.raises(ValueError, match="one block"):
+        nc.hillis_steele_block_scan(np.ones(1025))
+    with pytest.raises(ValueError, match="2048"):
+        nc.blelloch_block_scan(np.ones(2049))
+    with pytest.raises(ValueError, match="1 to"):
+        nc.blelloch_block_scan(np.ones(0))
+
+
+# -- scans of any length (block sums) --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "block", "exclusive", "dtype"),
+    [
+        (1, 64, False, np.float32),
+        (63, 64, True, np.float64),  # block - 1
+        (64, 64, False, np.float32),  # block
+        (65, 64, True, np.float32),  # block + 1: two blocks
+        (300, 128, False, np.float64),
+        (65, 8, False, np.float64),  # 9 blocks -> 2 -> 1: three levels of recursion
+        (700, 256, True, np.float32),
+    ],
+)
+def test_scan_any_length(rng, n, block, exclusive, dtype):
+    x = values(rng, n, dtype)
+    got = nc.scan(x, exclusive=exclusive, block=block)
+    assert got.dtype == dtype and got.shape == (n,)
+    assert_close(got, ref_scan(x, exclusive), dtype)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    n=st.integers(1, 70),
+    block=st.sampled_from([2, 4, 16, 32]),
+    exclusive=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_scan_property(n, block, exclusive, seed):
+    x = values(np.random.default_rng(seed), n)
+    assert_close(nc.scan(x, exclusive=exclusive, block=block), ref_scan(x, exclusive), np.float64)
+
+
+def test_scan_empty_and_device_arrays(rng):
+    from numba import cuda
+
+    assert nc.scan(np.zeros(0, np.float32)).shape == (0,)
+    x = values(rng, 40)
+    d_out = nc.scan(cuda.to_device(x), block=16)
+    assert not isinstance(d_out, np.ndarray)  # stays on the device
+    assert_close(d_out.copy_to_host(), ref_scan(x), np.float64)
+
+
+def test_scan_with_the_unpadded_kernel(rng):
+    x = values(rng, 100, np.float32)
+    assert_close(nc.scan(x, block=32, padded=False), ref_scan(x), np.float32)
+
+
+def test_scan_levels():
+    assert [nc.scan_levels(n, 64) for n in (1, 64, 65, 4096, 4097)] == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs", "error", "match"),
+    [
+        (np.ones(8, np.int32), {}, TypeError, "float32 or float64"),
+        (np.ones(8, np.complex64), {}, TypeError, "float32 or float64"),
+        (np.ones((2, 4)), {}, ValueError, "1-D"),
+        (np.ones(8), {"block": 48}, ValueError, "power of two"),
+        (np.ones(8), {"block": 4096}, ValueError, "at most 2048"),
+    ],
+)
+def test_scan_rejects_bad_inputs(x, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        nc.scan(x, **kwargs)
+
+
+# -- bank conflicts ---------------------------------------------------------------------------
+
+
+def test_bank_conflicts_before_and_after_padding():
+    plain = nc.bank_conflicts(1024, padded=False)
+    padded = nc.bank_conflicts(1024, padded=True)
+    assert len(plain) == len(padded) == 20  # log2(1024) levels in each sweep
+    up = [lv.degree for lv in plain if lv.phase == "up-sweep"]
+    assert up == [2, 4, 8, 16, 32, 16, 8, 4, 2, 1]  # stride s: min(2s, 32, active threads)
+    assert [lv.degree for lv in plain if lv.phase == "down-sweep"] == up[::-1]
+    assert all(lv.degree == 1 for lv in padded)
+    assert [lv.active for lv in plain[:3]] == [512, 256, 128]
+
+
+def test_bank_conflict_degree_counts_distinct_words():
+    assert nc._conflict_degree(range(32)) == 1
+    assert nc._conflict_degree([0] * 32) == 1  # one word: a broadcast
+    assert nc._conflict_degree(range(0, 64, 2)) == 2
+    assert nc._conflict_degree(range(0, 32 * 32, 32)) == 32
+    assert nc._conflict_degree(range(0, 33 * 32, 33)) == 1
+
+
+def test_bank_conflicts_rejects_non_powers_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        nc.bank_conflicts(100, padded=False)
+
+
+# -- the linear recurrence --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("T", "C", "reverse", "with_h0", "dtype"),
+    [
+        (1, 1, False, True, np.float64),  # T = 1
+        (1, 5, True, False, np.float32),
+        (37, 1, False, False, np.float64),  # one channel
+        (300, 3, False, True, np.float32),  # the simulator's kernel_T x kernel_channels
+        (300, 3, True, True, np.float64),
+        (513, 2, True, False, np.float32),
+        (45, 40, False, True, np.float64),  # many channels: two groups of 32 lanes
+        (45, 40, True, True, np.float32),
+    ],
+)
+def test_linear_recurrence_backend(rng, T, C, reverse, with_h0, dtype):
+    a, b, h0 = recurrence_inputs(rng, T, C, dtype)
+    h0 = h0 if with_h0 else None
+    got = sb.linear_recurrence(a, b, h0, reverse=reverse, backend="numba_cuda")
+    assert isinstance(got, np.ndarray) and got.dtype == dtype and got.shape == (T, C)
+    assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_linear_recurrence_deep_recursion(rng, reverse):
+    # 2 lanes x 2 steps x K=2: chunks of 4 steps, 130 -> 33 chunk totals -> 4 -> 2 -> 1
+    from numba import cuda
+
+    a, b, h0 = recurrence_inputs(rng, 130, 2, np.float64)
+    d_h = cuda.device_array((130, 2))
+    depth = nc._recurrence_device(
+        cuda.to_device(a), cuda.to_device(b), cuda.to_device(h0), d_h, reverse, "blelloch", 4, 2
+    )
+    assert depth == 4
+    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, h0, reverse), np.float64)
+
+
+def test_linear_recurrence_empty_and_batch_shapes(rng):
+    a = values(rng, (0, 3))
+    assert sb.linear_recurrence(a, a, backend="numba_cuda").shape == (0, 3)
+    a, b = values(rng, (20, 2, 3), low=0.5, high=1.0), values(rng, (20, 2, 3))
+    h0 = values(rng, (2, 3))
+    got = sb.linear_recurrence(a, b, h0, backend="numba_cuda")
+    expected = ref_recurrence(a.reshape(20, 6), b.reshape(20, 6), h0.reshape(6)).reshape(20, 2, 3)
+    assert got.shape == (20, 2, 3)
+    assert_close(got, expected, np.float64)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("which", ["a", "b"])
+def test_linear_recurrence_nan_stays_in_its_channel_and_later_steps(rng, reverse, which):
+    T, C, t0, c0 = 100, 3, 40, 1
+    a, b, h0 = recurrence_inputs(rng, T, C, np.float64)
+    (a if which == "a" else b)[t0, c0] = np.nan
+    got = nc.linear_recurrence(a, b, h0, reverse=reverse)
+    later = np.arange(T) <= t0 if reverse else np.arange(T) >= t0
+    nan = np.zeros((T, C), bool)
+    nan[later, c0] = True
+    assert np.isnan(got[nan]).all()
+    assert np.isfinite(got[~nan]).all()
+    expected = ref_recurrence(a, b, h0, reverse)
+    assert_close(got[~nan], expected[~nan], np.float64)
+
+
+def test_linear_recurrence_device_arrays(rng):
+    from numba import cuda
+
+    a, b, h0 = recurrence_inputs(rng, 50, 2, np.float32)
+    d_h = nc.linear_recurrence(cuda.to_device(a), cuda.to_device(b), cuda.to_device(h0))
+    assert not isinstance(d_h, np.ndarray)
+    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, h0), np.float32)
+    d_h = nc.linear_recurrence(cuda.to_device(a), cuda.to_device(b), None, reverse=True)
+    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, None, reverse=True), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("T", "C", "threads", "K"), [(1, 1, None, None), (1000, 1, None, None), (10**6, 64, 256, None)]
+)
+def test_plan_shapes(T, C, threads, K):
+    p = nc.plan(T, C, threads=threads, K=K)
+    assert p.lanes * p.steps == (threads or p.lanes * p.steps)
+    assert p.steps & (p.steps - 1) == 0
+    assert p.steps * p.K >= 2 and p.chunks * p.steps * p.K >= T > (p.chunks - 1) * p.steps * p.K
+    assert p.groups * p.lanes >= C
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "h0", "error", "match"),
+    [
+        (np.ones((4, 2), np.int32), np.ones((4, 2), np.int32), None, TypeError, "int32"),
+        (np.ones((4, 2), np.complex64), np.ones((4, 2), np.complex64), None, TypeError, "complex"),
+        (np.ones((4, 2)), np.ones((4, 3)), None, ValueError, "shape"),
+        (np.ones((4, 2)), np.ones((4, 2)), np.ones(3), ValueError, "h0"),
+        (np.ones((4, 2)), np.ones((4, 2), np.float32), None, TypeError, "dtype"),
+    ],
+)
+def test_backend_rejects_bad_inputs(a, b, h0, error, match):
+    with pytest.raises(error, match=match):
+        sb.linear_recurrence(a, b, h0, backend="numba_cuda")
+    with pytest.raises(error):  # the kernel module checks for itself, too
+        nc.linear_recurrence(a, b, np.ones(a.shape[1], a.dtype) if h0 is None else h0)
+
+
+def test_vjp_through_the_numba_cuda_backend(rng):
+    a, b, h0 = recurrence_inputs(rng, 30, 2, np.float64)
+    h = sb.linear_recurrence(a, b, h0, backend="numpy")
+    g = values(rng, (30, 2))
+    for reverse in (False, True):
+        want = sb.linear_recurrence_vjp(a, b, h0, h, g, reverse=reverse, backend="numpy")
+        got = sb.linear_recurrence_vjp(a, b, h0, h, g, reverse=reverse, backend="numba_cuda")
+        for x, y in zip(got, want, strict=True):
+            assert_close(x, y, np.float64)
+
+
+def test_kernel_module_rejects_bad_inputs():
+    with pytest.raises(ValueError, match=r"\(T, C\)"):
+        nc.linear_recurrence(np.ones(4), np.ones(4), np.ones(()))
+    with pytest.raises(TypeError, match="share one dtype"):
+        nc.linear_recurrence(np.ones((4, 1)), np.ones((4, 1)), np.ones(1, np.float32))
+    with pytest.raises(TypeError, match="reverse"):
+        nc.linear_recurrence(np.ones((4, 1)), np.ones((4, 1)), np.ones(1), reverse="yes")
+    with pytest.raises(ValueError, match="steps per thread"):
+        nc.linear_recurrence(np.ones((4, 1)), np.ones((4, 1)), np.ones(1), K=0)
+    with pytest.raises(ValueError, match="kernel name"):
+        nc.kernel("no_such_kernel", np.float32)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        nc.ptx("blelloch", np.int32)
+
+
+@pytest.mark.skipif(not sb.backends.cuda_simulator(), reason="the simulator's refusal only")
+def test_shfl_variant_refuses_the_simulator():
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        nc.linear_recurrence_shfl(np.ones((4, 1)), np.ones((4, 1)), np.ones(1))
+
+
+# -- PTX for a real GPU -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def all_ptx():
+    return nc.compile_ptx_all(cc=(9, 0))  # one process for every kernel and dtype
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(nc.KERNELS))
+def test_every_kernel_compiles_to_ptx(all_ptx, name, dtype):
+    text = all_ptx[(name, dtype)]
+    assert ".target sm_90" in text and ".entry" in text
+    fp = "f32" if dtype == "float32" else "f64"
+    assert f".{fp}" in text
+    uses_shared = name != "add_block_sums"
+    assert ("bar.sync" in text or "barrier.sync" in text) == uses_shared
+    assert ("ld.shared" in text) == uses_shared
+    shuffles = text.count("shfl.sync")
+    if name == "linear_recurrence_shfl":
+        assert shuffles >= 12 * (1 if dtype == "float32" else 2)  # 8 bytes: two 32-bit shuffles
+    else:
+        assert shuffles == 0
+
+
+def test_ptx_function_matches_the_batch(all_ptx):
+    assert nc.ptx("blelloch_padded", np.float32) == all_ptx[("blelloch_padded", "float32")]
+
+
+# -- real GPU only ----------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("T", "C", "reverse"), [(1, 1, False), (5000, 3, True), (100_003, 40, False)]
+)
+def test_shfl_variant_on_gpu(rng, dtype, T, C, reverse):
+    a, b, h0 = recurrence_inputs(rng, T, C, dtype)
+    got = nc.linear_recurrence_shfl(a, b, h0, reverse=reverse)
+    assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kernels_at_full_size_on_gpu(rng, dtype):
+    x = values(rng, 3_000_001, dtype)
+    assert_close(nc.scan(x, block=2048), ref_scan(x), dtype)
+    for padded in (False, True):
+        y = values(rng, 2048, dtype)
+        assert_close(nc.blelloch_block_scan(y, padded=padded), ref_scan(y), dtype)
+    z = values(rng, 1024, dtype)
+    assert_close(nc.hillis_steele_block_scan(z), ref_scan(z), dtype)
+    a, b, h0 = recurrence_inputs(rng, 1 << 20, 7, dtype)
+    for reverse in (False, True):
+        got = sb.linear_recurrence(a, b, h0, reverse=reverse, backend="numba_cuda")
+        assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
