@@ -60,7 +60,7 @@ test: $(STAMP) assets
 gpu-check: venv-gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest tests --ignore=tests/test_site.py -x -q
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
-	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu --out benchmarks/results
+	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
 
 clean:

@@ -1,0 +1,312 @@
+// single_pass.cu -- a one-pass linear recurrence with decoupled look-back.
+//
+// Book: "Parallel Scans for Sequence Models", chapter 4. The design follows Merrill & Garland
+// (2016), "Single-pass parallel prefix scan with decoupled look-back", specialised to affine
+// maps x -> A x + B: every element (a[t], b[t]) is such a map, and composing "first (A0, B0),
+// then (A1, B1)" gives (A1 A0, A1 B0 + B1). The inputs are read once and h written once:
+// 12 bytes an element in float32, the traffic of a copy.
+//
+// Tiles. A block of SP_BLOCK threads scans one tile: CG adjacent channels (CG = 1, 2, 4, ...,
+// 32, chosen by the host as the smallest power of two >= min(C, 32)) over L consecutive time
+// steps, L = (SP_BLOCK / CG) * ITEMS. Thread `tid` owns channel tid % CG and the ITEMS
+// consecutive time steps of segment tid / CG, kept in registers. With CG = 32 each load of a
+// warp is one 128-byte line across channels; with C = 1 (CG = 1) a thread reads its ITEMS steps
+// with 16-byte vector loads (float4 / double2) when the host says the pointers allow it.
+//
+// Within a tile:
+//   1. each thread composes its ITEMS maps serially, in registers;
+//   2. a warp scans the maps of its 32 / CG segments with __shfl_up_sync (Hillis-Steele,
+//      log2(32 / CG) steps), lanes CG apart holding the same channel;
+//   3. the warp totals go through shared memory and warp 0 scans them serially (8 warps);
+//   4. warp 0 finds the state entering the tile by the decoupled look-back below;
+//   5. every thread rescans its registers from its own carry and writes h.
+//
+// Look-back across tiles. Tiles are numbered in the order blocks *start* (an atomic counter,
+// not blockIdx.x: the hardware may schedule blocks in any order, and a block must only wait for
+// tiles that are already running, or it could wait forever). Tile id = j * n_groups + g for
+// time tile j of channel group g, so the predecessor in time of tile id is id - n_groups.
+// Every tile publishes, per channel, first its aggregate (A, B) with flag 1, then, once it knows
+// the state entering it, its inclusive state (the h after its last step) with flag 2. A tile
+// looks back over a window of 32 / CG predecessors at a time (one per lane group): it waits
+// until each has published something, takes the nearest with flag 2, composes the aggregates
+// of those in between and applies them to that state. Values are written, then fenced
+// (__threadfence), then the flag is set; readers read the flag (volatile), fence, then read the
+// values through L2 (__ldcg), so a flag is never seen before its values.
+//
+// The host zeroes the flags and the tile counter before each launch (they live in a scratch
+// buffer from CuPy's memory pool) and launches exactly n_tiles blocks.
+
+#ifndef SP_BLOCK
+#define SP_BLOCK 256  // threads a tile; the host's SINGLE_PASS_BLOCK must agree
+#endif
+#define SP_WARPS (SP_BLOCK / 32)
+#define FULL_MASK 0xffffffffu
+
+template <typename T>
+struct Vec16;  // the 16-byte vector of T
+template <>
+struct Vec16<float> {
+    typedef float4 type;
+    static const int n = 4;
+};
+template <>
+struct Vec16<double> {
+    typedef double2 type;
+    static const int n = 2;
+};
+
+// (A, B) <- (A, B) after (A0, B0): first apply (A0, B0), then (A, B).
+template <typename T>
+__device__ __forceinline__ void after(T& A, T& B, T A0, T B0) {
+    B = A * B0 + B;
+    A = A * A0;
+}
+
+// (A, B) <- (a, b) after (A, B): extend a composition by a later map (the order of time).
+template <typename T>
+__device__ __forceinline__ void then(T& A, T& B, T a, T b) {
+    B = a * B + b;
+    A = a * A;
+}
+
+__device__ __forceinline__ int load_flag(const int* p) {
+    return *reinterpret_cast<const volatile int*>(p);
+}
+
+// ITEMS adjacent elements starting at p (16-byte aligned) into registers r, in logical order:
+// REV puts the highest address first. The register index is a compile-time constant after
+// unrolling (a run-time index would move r to slow local memory).
+template <typename T, typename V, int VN, int ITEMS, bool REV>
+__device__ __forceinline__ void load_vec(const T* p, T (&r)[ITEMS]) {
+    const V* pv = reinterpret_cast<const V*>(p);
+#pragma unroll
+    for (int v = 0; v < ITEMS / VN; ++v) {
+        V x = __ldg(pv + v);
+        const T* px = reinterpret_cast<const T*>(&x);
+#pragma unroll
+        for (int e = 0; e < VN; ++e) r[REV ? ITEMS - 1 - (v * VN + e) : v * VN + e] = px[e];
+    }
+}
+
+template <typename T, typename V, int VN, int ITEMS, bool REV>
+__device__ __forceinline__ void store_vec(T* p, const T (&r)[ITEMS]) {
+    V* pv = reinterpret_cast<V*>(p);
+#pragma unroll
+    for (int v = 0; v < ITEMS / VN; ++v) {
+        V x;
+        T* px = reinterpret_cast<T*>(&x);
+#pragma unroll
+        for (int e = 0; e < VN; ++e) px[e] = r[REV ? ITEMS - 1 - (v * VN + e) : v * VN + e];
+        pv[v] = x;
+    }
+}
+
+template <typename T, int CG, int ITEMS>
+__device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ b,
+                                 const T* __restrict__ h0, T* __restrict__ h,
+                                 long long n_steps, long long n_channels, long long n_groups,
+                                 int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,
+                                 T* inc_h, unsigned int* counter) {
+    constexpr int WIN = 32 / CG;       // time segments per warp = look-back window
+    constexpr int SEGS = SP_BLOCK / CG;  // time segments per tile
+    constexpr int VN = Vec16<T>::n;
+    typedef typename Vec16<T>::type V;
+    static_assert(ITEMS % VN == 0, "ITEMS must be a multiple of the vector width");
+
+    __shared__ unsigned int s_tile;
+    __shared__ T s_wa[SP_WARPS][CG];
+    __shared__ T s_wb[SP_WARPS][CG];
+    __shared__ T s_carry[CG];
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    const int ch = tid % CG;  // channel within the group (= lane % CG, CG divides 32)
+    const int seg = tid / CG;  // time segment within the tile
+    const int lp = lane / CG;  // time segment within the warp
+
+    if (tid == 0) s_tile = atomicAdd(counter, 1u);
+    __syncthreads();
+    const long long tile = s_tile;
+    const long long j = tile / n_groups;
+    const long long g = tile - j * n_groups;
+    const long long c = g * CG + ch;
+    const bool live = c < n_channels;
+    const long long t_first = j * ((long long)SEGS * ITEMS) + (long long)seg * ITEMS;
+
+    // ---- load ITEMS steps into registers (identity maps past the end) ----
+    T ra[ITEMS], rb[ITEMS];
+    const bool vec = (CG == 1) && vec_ok && (t_first + ITEMS <= n_steps);
+    if (vec) {
+        // C == 1: the ITEMS steps are adjacent in memory (descending when reverse)
+        const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
+        if (reverse) {
+            load_vec<T, V, VN, ITEMS, true>(a + p0, ra);
+            load_vec<T, V, VN, ITEMS, true>(b + p0, rb);
+        } else {
+            load_vec<T, V, VN, ITEMS, false>(a + p0, ra);
+            load_vec<T, V, VN, ITEMS, false>(b + p0, rb);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            const long long t = t_first + k;
+            if (live && t < n_steps) {
+                const long long idx = (reverse ? n_steps - 1 - t : t) * n_channels + c;
+                ra[k] = __ldg(a + idx);
+                rb[k] = __ldg(b + idx);
+            } else {
+                ra[k] = T(1);
+                rb[k] = T(0);
+            }
+        }
+    }
+
+    // ---- 1. compose this thread's maps ----
+    T A = T(1), B = T(0);
+#pragma unroll
+    for (int k = 0; k < ITEMS; ++k) then(A, B, ra[k], rb[k]);
+
+    // ---- 2. inclusive scan over the warp's segments (same channel: lanes CG apart) ----
+#pragma unroll
+    for (int o = 1; o < WIN; o <<= 1) {
+        const T A0 = __shfl_up_sync(FULL_MASK, A, o * CG);
+        const T B0 = __shfl_up_sync(FULL_MASK, B, o * CG);
+        if (lp >= o) after(A, B, A0, B0);
+    }
+    // exclusive: the map of the segments before this one in the warp
+    T xa = __shfl_up_sync(FULL_MASK, A, CG);
+    T xb = __shfl_up_sync(FULL_MASK, B, CG);
+    if (lp == 0) {
+        xa = T(1);
+        xb = T(0);
+    }
+    if (lp == WIN - 1) {
+        s_wa[warp][ch] = A;
+        s_wb[warp][ch] = B;
+    }
+    __syncthreads();
+
+    // ---- 3 and 4: warp 0 scans the warp totals, then looks back ----
+    if (warp == 0) {
+        T ta = T(1), tb = T(0);  // the tile's aggregate for channel ch (lanes < CG)
+        if (lane < CG) {
+            for (int w = 0; w < SP_WARPS; ++w) {
+                const T wa = s_wa[w][lane];
+                const T wb = s_wb[w][lane];
+                s_wa[w][lane] = ta;  // now the exclusive prefix of warp w
+                s_wb[w][lane] = tb;
+                then(ta, tb, wa, wb);
+            }
+        }
+        ta = __shfl_sync(FULL_MASK, ta, ch);
+        tb = __shfl_sync(FULL_MASK, tb, ch);
+        T carry = T(0);  // the state entering this tile, channel ch
+        if (j == 0) {
+            carry = live ? h0[c] : T(0);
+        } else {
+            if (lane < CG) {
+                __stcg(agg_a + tile * CG + lane, ta);
+                __stcg(agg_b + tile * CG + lane, tb);
+            }
+            __threadfence();
+            __syncwarp();
+            if (lane == 0) atomicExch(flags + tile, 1);
+
+            T acc_a = T(1), acc_b = T(0);  // maps between the found state and this tile
+            long long first = tile - n_groups;  // the nearest predecessor of this window
+            while (true) {
+                const long long pred = first - (long long)lp * n_groups;
+                int f = 2;  // before tile 0 of the group: never reached (tile 0 has flag 2)
+                if (pred >= 0) {
+                    f = load_flag(flags + pred);
+                    while (f == 0) {
+                        __nanosleep(32);
+                        f = load_flag(flags + pred);
+                    }
+                }
+                __threadfence();
+                const unsigned incl = __ballot_sync(FULL_MASK, f == 2);
+                const int pstar = incl ? (__ffs(incl) - 1) / CG : WIN;
+                T ea = T(1), eb = T(0), s = T(0);
+                if (lp < pstar) {
+                    ea = __ldcg(agg_a + pred * CG + ch);
+                    eb = __ldcg(agg_b + pred * CG + ch);
+                } else if (lp == pstar) {
+                    s = __ldcg(inc_h + pred * CG + ch);
+                }
+                // compose the window: lane group lp (later) after lp + o (earlier)
+#pragma unroll
+                for (int o = 1; o < WIN; o <<= 1) {
+                    const T oa = __shfl_down_sync(FULL_MASK, ea, o * CG);
+                    const T ob = __shfl_down_sync(FULL_MASK, eb, o * CG);
+                    if (lp + o < WIN) after(ea, eb, oa, ob);
+                }
+                ea = __shfl_sync(FULL_MASK, ea, ch);
+                eb = __shfl_sync(FULL_MASK, eb, ch);
+                after(acc_a, acc_b, ea, eb);
+                if (pstar < WIN) {
+                    const T sv = __shfl_sync(FULL_MASK, s, pstar * CG + ch);
+                    carry = acc_a * sv + acc_b;
+                    break;
+                }
+                first -= (long long)WIN * n_groups;
+            }
+        }
+        if (lane < CG) {
+            __stcg(inc_h + tile * CG + lane, ta * carry + tb);
+            s_carry[lane] = carry;
+        }
+        __threadfence();
+        __syncwarp();
+        if (lane == 0) atomicExch(flags + tile, 2);
+    }
+    __syncthreads();
+
+    // ---- 5. rescan the registers from this thread's carry and write h ----
+    T x = s_carry[ch];
+    x = s_wa[warp][ch] * x + s_wb[warp][ch];  // through the earlier warps of the tile
+    x = xa * x + xb;                            // through the earlier segments of the warp
+#pragma unroll
+    for (int k = 0; k < ITEMS; ++k) {
+        x = ra[k] * x + rb[k];
+        ra[k] = x;
+    }
+    if (vec) {
+        const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
+        if (reverse) {
+            store_vec<T, V, VN, ITEMS, true>(h + p0, ra);
+        } else {
+            store_vec<T, V, VN, ITEMS, false>(h + p0, ra);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            const long long t = t_first + k;
+            if (live && t < n_steps) h[(reverse ? n_steps - 1 - t : t) * n_channels + c] = ra[k];
+        }
+    }
+}
+
+// extern "C" entry points, one per (dtype, CG): single_pass_f32_cg1 ... single_pass_f64_cg32.
+// ITEMS: 16 floats or 8 doubles a thread (64 bytes of a and of b in registers), 4096 or 2048
+// elements a tile.
+#define SINGLE_PASS_KERNEL(T, SUFFIX, CG, ITEMS)                                              \
+    extern "C" __global__ void __launch_bounds__(SP_BLOCK) single_pass_##SUFFIX##_cg##CG(     \
+        const T* a, const T* b, const T* h0, T* h, long long n_steps, long long n_channels,   \
+        long long n_groups, int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,          \
+        T* inc_h, unsigned int* counter) {                                                    \
+        single_pass_scan<T, CG, ITEMS>(a, b, h0, h, n_steps, n_channels, n_groups, reverse,   \
+                                       vec_ok, flags, agg_a, agg_b, inc_h, counter);          \
+    }
+
+#define SINGLE_PASS_ALL_CG(T, SUFFIX, ITEMS) \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 1, ITEMS)  \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 2, ITEMS)  \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 4, ITEMS)  \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 8, ITEMS)  \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 16, ITEMS) \
+    SINGLE_PASS_KERNEL(T, SUFFIX, 32, ITEMS)
+
+SINGLE_PASS_ALL_CG(float, f32, 16)
+SINGLE_PASS_ALL_CG(double, f64, 8)

@@ -1,0 +1,619 @@
+"""CUDA C linear-recurrence kernels launched through CuPy's ``RawModule``, and their NumPy twins.
+
+Defined in chapter 4 (CUDA C through CuPy RawKernel).
+
+The CUDA C sources live next to this file in ``cuda/*.cu``:
+
+* ``serial.cu``: one thread per channel walks the sequence (the serial baseline of Martin &
+  Cundy's Table 1), and ``stream_add``, the same memory traffic with no recurrence (the ceiling);
+* ``three_phase.cu``: Martin & Cundy's three-phase kernel (Algorithm 1 with warps as the
+  processors), rebuilt: multiprocessor count from the device, 64-bit indices, scratch from
+  CuPy's memory pool, reverse direction, ``h0``, float and double;
+* ``single_pass.cu``: a one-pass scan with a register/shuffle/shared-memory tile scan and a
+  decoupled look-back across tiles (Merrill & Garland 2016): 12 bytes an element in float32.
+
+:func:`linear_recurrence` runs them on CuPy arrays (the ``"cupy"`` backend of
+:func:`scanbook.linear_recurrence`). Without a GPU two things still work and the chapter uses
+them: :func:`compile_check` compiles every source to PTX with NVRTC, and the NumPy *twins*
+:func:`three_phase_twin` and :func:`single_pass_twin` carry out the kernels' decompositions
+(the same slices of time, the same tiles, the same order of combination) on the CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import re
+from functools import cache
+
+import numpy as np
+
+__all__ = [
+    "KERNEL_FILES",
+    "SINGLE_PASS_BLOCK",
+    "THREE_PHASE_WARPS",
+    "channel_group",
+    "choose_method",
+    "compile_check",
+    "linear_recurrence",
+    "ptx_stats",
+    "serial_min_channels",
+    "single_pass_items",
+    "single_pass_twin",
+    "sources",
+    "stream_add",
+    "three_phase_blocks",
+    "three_phase_slices",
+    "three_phase_twin",
+]
+
+KERNEL_FILES = ("serial.cu", "three_phase.cu", "single_pass.cu")
+METHODS = ("auto", "serial", "three_phase", "single_pass")
+
+THREE_PHASE_WARPS = 32  # warps a block in the three-phase kernel (1024 threads, as in the paper)
+THREE_PHASE_BLOCKS_PER_SM = 2  # as in the paper
+SINGLE_PASS_BLOCK = 256  # threads a tile in single_pass.cu (SP_BLOCK)
+SERIAL_CHANNELS_PER_SM = 256  # "auto" uses the serial kernel from this many channels an SM
+COMPILE_OPTIONS = ("-std=c++17",)  # no --use_fast_math: these kernels must be exact
+
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+
+
+# ----------------------------------------------------------------------------------------------
+# sources and the compile check (no GPU needed)
+# ----------------------------------------------------------------------------------------------
+
+
+def sources() -> dict[str, str]:
+    """The CUDA C sources of the kernels, ``{"serial.cu": text, ...}``. Defined in chapter 4."""
+    root = importlib.resources.files("scanbook.kernels") / "cuda"
+    return {name: (root / name).read_text(encoding="utf-8") for name in KERNEL_FILES}
+
+
+def _nvrtc_compile_cuda_bindings(src: str, name: str, options: list[str]) -> str:
+    from cuda.bindings import nvrtc
+
+    def check(result, what):
+        err = result[0] if isinstance(result, tuple) else result
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            raise RuntimeError(f"NVRTC {what} failed for {name}: {err}")
+        return result[1:] if isinstance(result, tuple) else ()
+
+    (prog,) = check(nvrtc.nvrtcCreateProgram(src.encode(), name.encode(), 0, [], []), "create")
+    try:
+        opts = [o.encode() for o in options]
+        err = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]
+        (log_size,) = check(nvrtc.nvrtcGetProgramLogSize(prog), "log size")
+        log = b" " * log_size
+        check(nvrtc.nvrtcGetProgramLog(prog, log), "log")
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            text = log.decode(errors="replace").rstrip("\x00 ")
+            raise RuntimeError(f"NVRTC could not compile {name} ({' '.join(options)}):\n{text}")
+        (ptx_size,) = check(nvrtc.nvrtcGetPTXSize(prog), "PTX size")
+        ptx = b" " * ptx_size
+        check(nvrtc.nvrtcGetPTX(prog, ptx), "PTX")
+        return ptx.decode().rstrip("\x00")
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def _nvrtc_compile_cupy(src: str, name: str, options: list[str]) -> str:
+    from cupy_backends.cuda.libs import nvrtc
+
+    prog = nvrtc.createProgram(src, name, (), ())
+    try:
+        try:
+            nvrtc.compileProgram(prog, options)
+        except nvrtc.NVRTCError as exc:
+            log = nvrtc.getProgramLog(prog)
+            raise RuntimeError(f"NVRTC could not compile {name}:\n{log}") from exc
+        ptx = nvrtc.getPTX(prog)
+        return ptx.decode() if isinstance(ptx, bytes) else ptx
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def compile_check(arch: str = "sm_90", *, options: tuple[str, ...] = COMPILE_OPTIONS) -> dict:
+    """Compile every ``.cu`` file with NVRTC, on the CPU, and return ``{file: PTX text}``.
+
+    No GPU is needed: NVRTC is a library (``cuda.bindings.nvrtc`` from the ``cuda-bindings``
+    wheel, or CuPy's own binding when CuPy is installed). ``arch`` is ``"sm_90"`` (Hopper) or
+    any ``sm_XX``/``compute_XX``. A compile error raises ``RuntimeError`` with NVRTC's log.
+    Defined in chapter 4.
+    """
+    if not isinstance(arch, str) or not re.fullmatch(r"(sm|compute)_\d+[a-z]?", arch):
+        raise ValueError(f"arch must look like 'sm_90' or 'compute_90'; got {arch!r}")
+    virtual = "compute_" + arch.split("_", 1)[1]  # PTX is generated for the virtual architecture
+    opts = [f"--gpu-architecture={virtual}", *options]
+    try:
+        import cuda.bindings.nvrtc  # noqa: F401
+
+        compile_one = _nvrtc_compile_cuda_bindings
+    except ImportError:
+        try:
+            import cupy_backends.cuda.libs.nvrtc  # noqa: F401
+
+            compile_one = _nvrtc_compile_cupy
+        except ImportError as exc:
+            raise RuntimeError(
+                "compile_check needs NVRTC: pip install cuda-bindings (or cupy-cuda13x)"
+            ) from exc
+    return {name: compile_one(src, name, opts) for name, src in sources().items()}
+
+
+def ptx_stats(ptx: str) -> dict[str, dict[str, int]]:
+    """Per kernel entry in a PTX text: instructions, global loads/stores, shuffles, barriers.
+
+    Counts are of PTX (virtual) instructions, a rough picture of the code; the machine code
+    (SASS) that ``ptxas`` makes from it differs. Defined in chapter 4.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for m in re.finditer(r"\.entry\s+(\w+)\s*\((.*?)\)[^{]*\{(.*?)\n\}", ptx, re.S):
+        name, body = m.group(1), m.group(3)
+        lines = [ln.strip() for ln in body.splitlines()]
+        instr = [
+            ln
+            for ln in lines
+            if ln and not ln.startswith(("//", ".", "$", "{", "}")) and not ln.endswith(":")
+        ]
+        out[name] = {
+            "instructions": len(instr),
+            "ld.global": sum("ld.global" in ln for ln in instr),
+            "st.global": sum("st.global" in ln for ln in instr),
+            "shfl": sum(ln.startswith("shfl") for ln in instr),
+            "bar": sum(ln.startswith(("bar.", "barrier")) for ln in instr),
+            "atom": sum(ln.startswith("atom") for ln in instr),
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# shapes, choices and launch parameters (shared by the GPU path and the twins)
+# ----------------------------------------------------------------------------------------------
+
+
+def channel_group(n_channels: int) -> int:
+    """CG, the channels one single-pass tile holds: the smallest power of two >= min(C, 32)."""
+    return min(32, 1 << max(0, math.ceil(math.log2(max(1, n_channels)))))
+
+
+def single_pass_items(dtype) -> int:
+    """Time steps a thread keeps in registers: 16 floats or 8 doubles (64 bytes of a, of b)."""
+    return 16 if np.dtype(dtype) == np.float32 else 8
+
+
+def three_phase_blocks(n_steps: int, n_sm: int) -> int:
+    """Blocks of the three-phase kernel: two an SM, but at least 32 steps a block."""
+    return max(1, min(math.ceil(n_steps / 32), THREE_PHASE_BLOCKS_PER_SM * n_sm))
+
+
+def serial_min_channels(n_sm: int) -> int:
+    """From this many channels "auto" picks the serial kernel (see :func:`choose_method`)."""
+    return SERIAL_CHANNELS_PER_SM * n_sm
+
+
+def choose_method(n_steps: int, n_channels: int, n_sm: int = 132) -> str:
+    """The kernel ``method="auto"`` runs for a ``(T, C)`` problem on a GPU with ``n_sm`` SMs.
+
+    Both candidates move the minimum 12 bytes an element; the question is whether there is
+    enough independent work to keep the memory system busy. By Little's law an H200 needs
+    about 4.3 TB/s x ~0.7 us ~ 3 MB of loads in flight. A serial thread (one channel) has its
+    next ~8 time steps of ``a`` and ``b`` in flight, ~64 bytes, so the serial kernel needs some
+    50,000 channels: ``256 * n_sm`` (33,792 on an H200). Below that the single-pass scan, which
+    also splits time, is used. The three-phase kernel (20 bytes an element) is never chosen:
+    it is the book's stepping stone. Defined in chapter 4.
+    """
+    return "serial" if n_channels >= serial_min_channels(n_sm) else "single_pass"
+
+
+def three_phase_slices(n_steps: int, n_blocks: int, warps: int) -> list[list[tuple[int, int]]]:
+    """``[block][warp] -> (begin, end)``: the time slices of the three-phase kernel.
+
+    The same arithmetic as ``divide_work`` in ``three_phase.cu``: contiguous ranges whose sizes
+    differ by at most one, the first ``n % workers`` one longer.
+    """
+
+    def divide(n, workers, w):
+        small, extra = divmod(n, workers)
+        begin = w * small + min(w, extra)
+        return begin, begin + small + (1 if w < extra else 0)
+
+    out = []
+    for k in range(n_blocks):
+        b0, b1 = divide(n_steps, n_blocks, k)
+        out.append(
+            [(b0 + w0, b0 + w1) for w0, w1 in (divide(b1 - b0, warps, w) for w in range(warps))]
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the NumPy twins: the kernels' decompositions, step for step, on the CPU
+# ----------------------------------------------------------------------------------------------
+
+
+def _host_inputs(a, b, h0):
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array for the twin; got {type(x).__name__}")
+        if x.ndim != 2:
+            raise ValueError(f"{name} must have shape (T, C); got shape {x.shape}")
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be float32 or float64; got {x.dtype}")
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(
+            f"a and b must have the same shape and dtype; got {a.shape} {a.dtype} and "
+            f"{b.shape} {b.dtype}"
+        )
+    if h0 is None:
+        h0 = np.zeros(a.shape[1], a.dtype)
+    h0 = np.asarray(h0, dtype=a.dtype)
+    if h0.shape != (a.shape[1],):
+        raise ValueError(f"h0 must have shape {(a.shape[1],)}; got {h0.shape}")
+    return a, b, h0
+
+
+def three_phase_twin(
+    a: np.ndarray,
+    b: np.ndarray,
+    h0: np.ndarray | None = None,
+    reverse: bool = False,
+    *,
+    n_blocks: int | None = None,
+    warps: int = THREE_PHASE_WARPS,
+    n_sm: int = 132,
+) -> np.ndarray:
+    """``three_phase.cu`` carried out in NumPy: the same slices, the same order of combination.
+
+    Each (block, warp) slice of :func:`three_phase_slices` is reduced to ``(P, R)``; each block
+    combines its warps; the block maps are scanned from ``h0``; each block hands its carry to
+    its warps; each warp rescans its slice. The arithmetic is in the dtype of the inputs, as
+    on the GPU (the channels are NumPy's vector lanes). ``n_blocks`` defaults to what the host
+    code would launch on a GPU with ``n_sm`` multiprocessors. Defined in chapter 4.
+    """
+    a, b, h0 = _host_inputs(a, b, h0)
+    T, C = a.shape
+    if n_blocks is None:
+        n_blocks = three_phase_blocks(T, n_sm)
+    if n_blocks < 1 or warps < 1:
+        raise ValueError(f"n_blocks and warps must be >= 1; got {n_blocks} and {warps}")
+    if reverse:  # logical time runs backwards through memory; the phases read as forward scans
+        a, b = a[::-1], b[::-1]
+    slices = three_phase_slices(T, n_blocks, warps)
+    P = np.ones((n_blocks, warps + 1, C), a.dtype)
+    R = np.zeros((n_blocks, warps + 1, C), a.dtype)
+    # phase 1: reduce every warp's slice, then every block's warps
+    for k in range(n_blocks):
+        for w, (t0, t1) in enumerate(slices[k]):
+            p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
+            for t in range(t0, t1):
+                p = a[t] * p
+                r = a[t] * r + b[t]
+            P[k, w], R[k, w] = p, r
+        p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
+        for w in range(warps):
+            p, r = P[k, w] * p, P[k, w] * r + R[k, w]
+        P[k, warps], R[k, warps] = p, r
+    # phase 2: scan the block maps from h0; R[k, W] becomes the state entering block k
+    carry = h0.astype(a.dtype)
+    for k in range(n_blocks):
+        p, r = P[k, warps].copy(), R[k, warps].copy()
+        R[k, warps] = carry
+        carry = p * carry + r
+    # phase 3: carries for the warps, then rescan
+    h = np.empty_like(b)
+    for k in range(n_blocks):
+        carry = R[k, warps].copy()
+        for w in range(warps):
+            p, r = P[k, w].copy(), R[k, w].copy()
+            R[k, w] = carry
+            carry = p * carry + r
+        for w, (t0, t1) in enumerate(slices[k]):
+            x = R[k, w].copy()
+            for t in range(t0, t1):
+                x = a[t] * x + b[t]
+                h[t] = x
+    return h[::-1].copy() if reverse else h
+
+
+def _after(A, B, A0, B0):
+    """``(A, B) after (A0, B0)``: first ``x -> A0 x + B0``, then ``x -> A x + B``."""
+    return A * A0, A * B0 + B
+
+
+def single_pass_twin(
+    a: np.ndarray,
+    b: np.ndarray,
+    h0: np.ndarray | None = None,
+    reverse: bool = False,
+    *,
+    block: int = SINGLE_PASS_BLOCK,
+    items: int | None = None,
+    lookback: str = "immediate",
+    seed: int = 0,
+) -> np.ndarray:
+    """``single_pass.cu`` carried out in NumPy, tile by tile in the order tiles start.
+
+    Per tile (``CG`` channels x ``L = block / CG * items`` steps): each "thread" composes its
+    ``items`` maps; each "warp" scans its ``32 / CG`` segments by Hillis-Steele doubling (the
+    ``__shfl_up_sync`` loop); the warp totals are scanned serially; the state entering the tile
+    comes from the decoupled look-back, window by window with the kernel's ``__shfl_down_sync``
+    tree; then every thread rescans from its carry.
+
+    ``lookback="immediate"`` lets every predecessor have finished (the look-back stops at the
+    first window); ``"random"`` makes each predecessor, at random (``seed``), show only its
+    aggregate (flag 1), as when it has not yet finished its own look-back: the window path of
+    the kernel is then exercised. The result must not depend on it. Defined in chapter 4.
+    """
+    a, b, h0 = _host_inputs(a, b, h0)
+    if lookback not in ("immediate", "random"):
+        raise ValueError(f"lookback must be 'immediate' or 'random'; got {lookback!r}")
+    if block % 32 or block < 32:
+        raise ValueError(f"block must be a positive multiple of 32; got {block}")
+    T, C = a.shape
+    items = single_pass_items(a.dtype) if items is None else int(items)
+    if items < 1:
+        raise ValueError(f"items must be >= 1; got {items}")
+    dt = a.dtype
+    CG = channel_group(C)
+    WIN, SEGS, NW = 32 // CG, block // CG, block // 32
+    L = SEGS * items
+    n_groups, n_t = -(-C // CG), -(-T // L)
+    n_tiles = n_groups * n_t
+    if reverse:
+        a, b = a[::-1], b[::-1]
+    # pad with identity maps (a = 1, b = 0), as the kernel loads past the end
+    ap = np.ones((n_t * L, n_groups * CG), dt)
+    bp = np.zeros((n_t * L, n_groups * CG), dt)
+    ap[:T, :C], bp[:T, :C] = a, b
+    hp = np.zeros_like(ap)
+    h0p = np.zeros(n_groups * CG, dt)
+    h0p[:C] = h0
+    agg_a = np.ones((n_tiles, CG), dt)
+    agg_b = np.zeros((n_tiles, CG), dt)
+    inc_h = np.zeros((n_tiles, CG), dt)
+    flags = np.zeros(n_tiles, np.int32)
+    rng = np.random.default_rng(seed)
+    one, zero = np.ones(CG, dt), np.zeros(CG, dt)
+
+    for tile in range(n_tiles):
+        j, g = divmod(tile, n_groups)
+        cs = slice(g * CG, (g + 1) * CG)
+        ta = ap[j * L : (j + 1) * L, cs].reshape(SEGS, items, CG)
+        tb = bp[j * L : (j + 1) * L, cs].reshape(SEGS, items, CG)
+        # 1. each thread composes its items
+        A, B = np.ones((SEGS, CG), dt), np.zeros((SEGS, CG), dt)
+        for k in range(items):
+            A, B = _after(ta[:, k], tb[:, k], A, B)
+        # 2. Hillis-Steele within each warp over its WIN segments
+        A, B = A.reshape(NW, WIN, CG), B.reshape(NW, WIN, CG)
+        o = 1
+        while o < WIN:
+            A0, B0 = A[:, :-o].copy(), B[:, :-o].copy()
+            A[:, o:], B[:, o:] = _after(A[:, o:], B[:, o:], A0, B0)
+            o *= 2
+        xa, xb = np.ones_like(A), np.zeros_like(B)  # exclusive within the warp
+        xa[:, 1:], xb[:, 1:] = A[:, :-1], B[:, :-1]
+        # 3. serial exclusive scan of the warp totals
+        wa, wb = np.ones((NW, CG), dt), np.zeros((NW, CG), dt)
+        sa, sb = one.copy(), zero.copy()
+        for w in range(NW):
+            wa[w], wb[w] = sa, sb
+            sa, sb = _after(A[w, WIN - 1], B[w, WIN - 1], sa, sb)
+        # 4. the decoupled look-back
+        if j == 0:
+            carry = h0p[cs].copy()
+        else:
+            agg_a[tile], agg_b[tile], flags[tile] = sa, sb, 1
+            acc_a, acc_b = one.copy(), zero.copy()
+            first = tile - n_groups
+            while True:
+                preds = [first - lp * n_groups for lp in range(WIN)]
+                seen = []
+                for p in preds:
+                    if p < 0:
+                        seen.append(2)
+                    elif lookback == "random" and p >= n_groups and rng.random() < 0.5:
+                        seen.append(1)  # finished its aggregate, not yet its look-back
+                    else:
+                        seen.append(int(flags[p]))
+                pstar = seen.index(2) if 2 in seen else WIN
+                ea, eb = np.ones((WIN, CG), dt), np.zeros((WIN, CG), dt)
+                for lp in range(min(pstar, WIN)):
+                    ea[lp], eb[lp] = agg_a[preds[lp]], agg_b[preds[lp]]
+                o = 1
+                while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
+                    oa, ob = ea[o:].copy(), eb[o:].copy()
+                    ea[:-o], eb[:-o] = _after(ea[:-o], eb[:-o], oa, ob)
+                    o *= 2
+                acc_a, acc_b = _after(acc_a, acc_b, ea[0], eb[0])
+                if pstar < WIN:
+                    carry = acc_a * inc_h[preds[pstar]] + acc_b
+                    break
+                first -= WIN * n_groups
+        inc_h[tile], flags[tile] = sa * carry + sb, 2
+        # 5. rescan from each thread's carry
+        x = wa[:, None, :] * carry + wb[:, None, :]
+        x = (xa * x + xb).reshape(SEGS, CG)
+        out = np.empty_like(ta)
+        for k in range(items):
+            x = ta[:, k] * x + tb[:, k]
+            out[:, k] = x
+        hp[j * L : (j + 1) * L, cs] = out.reshape(L, CG)
+    h = hp[:T, :C]
+    return h[::-1].copy() if reverse else h.copy()
+
+
+# ----------------------------------------------------------------------------------------------
+# the GPU path (CuPy)
+# ----------------------------------------------------------------------------------------------
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise RuntimeError(
+            "scanbook.kernels.cupy_raw needs CuPy and a CUDA GPU: pip install 'scanbook[gpu]'"
+        ) from exc
+    return cupy
+
+
+@cache
+def _module(name: str):
+    """The compiled ``RawModule`` of one ``.cu`` file (compiled on first use, then cached)."""
+    cp = _cupy()
+    return cp.RawModule(code=sources()[name], options=COMPILE_OPTIONS)
+
+
+def _kernel(file: str, name: str):
+    return _module(file).get_function(name)
+
+
+@cache
+def _n_sm(device_id: int) -> int:
+    cp = _cupy()
+    return int(cp.cuda.Device(device_id).attributes["MultiProcessorCount"])
+
+
+def _is_host_array(x) -> bool:
+    return isinstance(x, np.ndarray) and type(x).__module__.split(".")[0] == "numpy"
+
+
+def _check_device_array(cp, name: str, x):
+    if _is_host_array(x):
+        raise TypeError(
+            f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy host array"
+        )
+    if not isinstance(x, cp.ndarray):
+        raise TypeError(f"{name} must be a cupy.ndarray; got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must have dtype float32 or float64; got {x.dtype}")
+
+
+def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "auto", out=None):
+    """``h[t] = a[t] * h[t-1] + b[t]`` (or from the end with ``reverse``) on the GPU.
+
+    Args:
+        a, b: CuPy arrays of shape ``(T, C)``, float32 or float64 (made contiguous here:
+            RawKernel ignores strides).
+        h0: shape ``(C,)`` or None (zeros).
+        reverse: ``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0``.
+        method: ``"auto"`` (:func:`choose_method`), ``"single_pass"``, ``"three_phase"`` or
+            ``"serial"``.
+        out: optional C-contiguous CuPy array ``(T, C)`` of the dtype of ``a`` to write ``h``
+            into (the benchmark fills it with NaN first, to see that every element is written).
+
+    Returns:
+        ``h`` (``out`` when given, else a new CuPy array of shape ``(T, C)``).
+
+    Defined in chapter 4; it is the ``"cupy"`` backend of :func:`scanbook.linear_recurrence`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    for name, x in (("a", a), ("b", b), ("h0", h0)):
+        if _is_host_array(x):
+            raise TypeError(
+                f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy "
+                "host array"
+            )
+    cp = _cupy()
+    _check_device_array(cp, "a", a)
+    _check_device_array(cp, "b", b)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape (T, C); got {a.shape} and {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"a and b must have the same dtype; got {a.dtype} and {b.dtype}")
+    T, C = (int(n) for n in a.shape)
+    if h0 is None:
+        h0 = cp.zeros(C, a.dtype)
+    else:
+        _check_device_array(cp, "h0", h0)
+        if h0.shape != (C,) or h0.dtype != a.dtype:
+            raise ValueError(
+                f"h0 must have shape {(C,)} and dtype {a.dtype}; got {h0.shape} {h0.dtype}"
+            )
+    if not isinstance(reverse, bool | np.bool_):
+        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    if out is None:
+        h = cp.empty((T, C), a.dtype)
+    else:
+        _check_device_array(cp, "out", out)
+        if out.shape != (T, C) or out.dtype != a.dtype or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out must be a C-contiguous {a.dtype} array of shape {(T, C)}; got "
+                f"{out.dtype} {out.shape} (contiguous: {out.flags.c_contiguous})"
+            )
+        h = out
+    if T == 0 or C == 0:
+        return h
+    a, b, h0 = cp.ascontiguousarray(a), cp.ascontiguousarray(b), cp.ascontiguousarray(h0)
+    n_sm = _n_sm(a.device.id)
+    if method == "auto":
+        method = choose_method(T, C, n_sm)
+    sfx = _SUFFIX[np.dtype(a.dtype)]
+    rev = np.int32(1 if reverse else 0)
+    if method == "serial":
+        threads = 256
+        grid = max(1, min(-(-C // threads), 32 * n_sm))
+        _kernel("serial.cu", f"serial_{sfx}")(
+            (grid,), (threads,), (a, b, h0, h, np.int64(T), np.int64(C), rev)
+        )
+    elif method == "three_phase":
+        W = THREE_PHASE_WARPS
+        nb = three_phase_blocks(T, n_sm)
+        scratch = cp.empty((2, nb * (W + 1) * C), a.dtype)  # P and R, from the memory pool
+        P, R = scratch[0], scratch[1]
+        args = (np.int64(T), np.int64(C), rev)
+        _kernel("three_phase.cu", f"three_phase_reduce_{sfx}")(
+            (nb,), (32 * W,), (a, b, P, R, *args)
+        )
+        grid = max(1, min(-(-C // 256), 32 * n_sm))
+        _kernel("three_phase.cu", f"three_phase_block_scan_{sfx}")(
+            (grid,), (256,), (h0, P, R, np.int64(C), np.int64(nb), np.int32(W))
+        )
+        _kernel("three_phase.cu", f"three_phase_downsweep_{sfx}")(
+            (nb,), (32 * W,), (a, b, P, R, h, *args)
+        )
+    else:  # single_pass
+        CG = channel_group(C)
+        items = single_pass_items(a.dtype)
+        L = SINGLE_PASS_BLOCK // CG * items
+        n_groups = -(-C // CG)
+        n_tiles = n_groups * -(-T // L)
+        if n_tiles >= 2**31:
+            raise ValueError(f"too many tiles for one launch: {n_tiles} (T={T}, C={C})")
+        status = cp.zeros(n_tiles + 1, np.int32)  # flags, then the tile counter
+        values = cp.empty((3, n_tiles * CG), a.dtype)  # aggregate A, aggregate B, inclusive h
+        vn = 16 // a.itemsize
+        vec_ok = (
+            C == 1 and all(x.data.ptr % 16 == 0 for x in (a, b, h)) and (not reverse or T % vn == 0)
+        )
+        _kernel("single_pass.cu", f"single_pass_{sfx}_cg{CG}")(
+            (n_tiles,),
+            (SINGLE_PASS_BLOCK,),
+            (
+                a, b, h0, h, np.int64(T), np.int64(C), np.int64(n_groups), rev,
+                np.int32(vec_ok), status[:n_tiles], values[0], values[1], values[2],
+                status[n_tiles:],
+            ),
+        )  # fmt: skip
+    return h
+
+
+def stream_add(a, b, out=None):
+    """``out = a + b`` with ``stream_add`` of ``serial.cu``: the recurrence's memory traffic
+    (read two arrays, write one) with no recurrence, the bandwidth ceiling of chapter 4."""
+    cp = _cupy()
+    _check_device_array(cp, "a", a)
+    _check_device_array(cp, "b", b)
+    if not (a.flags.c_contiguous and b.flags.c_contiguous) or a.shape != b.shape:
+        raise ValueError("a and b must be C-contiguous arrays of one shape")
+    out = cp.empty_like(a) if out is None else out
+    n = a.size
+    vec_ok = all(x.data.ptr % 16 == 0 for x in (a, b, out))
+    n_sm = _n_sm(a.device.id)
+    _kernel("serial.cu", f"stream_add_{_SUFFIX[np.dtype(a.dtype)]}")(
+        (8 * n_sm,), (512,), (a, b, out, np.int64(n), np.int32(vec_ok))
+    )
+    return out

@@ -1,0 +1,640 @@
+"""Chapter 4: the CUDA C kernels (compiled on the CPU with NVRTC), their NumPy twins, and on a
+GPU (``@pytest.mark.gpu``, run by ``make gpu-check``) the kernels themselves."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import scanbook as sb
+from conftest import reference_recurrence
+from hypothesis import given
+from hypothesis import strategies as st
+from scanbook.kernels import cupy_raw as cr
+
+LENGTHS = (1, 2, 31, 32, 33, 1000, 4099)
+CHANNELS = (1, 3, 64)
+
+
+def inputs(rng, T, C, dtype=np.float64):
+    """Decays of both signs with |a| in [0.5, 1), impulses and h0 standard normal: never zero."""
+    a = rng.uniform(0.5, 1.0, (T, C)) * rng.choice([-1.0, 1.0], (T, C))
+    b = rng.standard_normal((T, C))
+    b[b == 0] = 0.5
+    h0 = rng.standard_normal(C)
+    return a.astype(dtype), b.astype(dtype), h0.astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# the sources compile (no GPU needed)
+# ---------------------------------------------------------------------------------------------
+
+ENTRIES = {
+    "serial.cu": ["serial_f32", "serial_f64", "stream_add_f32", "stream_add_f64"],
+    "three_phase.cu": [
+        f"three_phase_{phase}_{sfx}"
+        for phase in ("reduce", "block_scan", "downsweep")
+        for sfx in ("f32", "f64")
+    ],
+    "single_pass.cu": [
+        f"single_pass_{sfx}_cg{cg}" for sfx in ("f32", "f64") for cg in (1, 2, 4, 8, 16, 32)
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def ptx_sm90():
+    return cr.compile_check("sm_90")
+
+
+def test_sources_are_the_kernel_files():
+    src = cr.sources()
+    assert tuple(src) == cr.KERNEL_FILES
+    for name, text in src.items():
+        assert "#include" not in text, f"{name} must compile with NVRTC without headers"
+
+
+def test_every_file_compiles_with_nvrtc_for_sm90_float_and_double(ptx_sm90):
+    assert set(ptx_sm90) == set(cr.KERNEL_FILES)
+    for name, ptx in ptx_sm90.items():
+        assert ".target sm_90" in ptx
+        stats = cr.ptx_stats(ptx)
+        assert sorted(stats) == sorted(ENTRIES[name]), name
+        assert all(s["instructions"] > 10 for s in stats.values())
+
+
+def test_register_arrays_stay_in_registers(ptx_sm90):
+    # a run-time index into the per-thread arrays would put them in local memory
+    for name, ptx in ptx_sm90.items():
+        assert "ld.local" not in ptx and "st.local" not in ptx, name
+
+
+def test_single_pass_uses_shuffles_vector_loads_and_atomics(ptx_sm90):
+    stats = cr.ptx_stats(ptx_sm90["single_pass.cu"])
+    assert stats["single_pass_f32_cg1"]["shfl"] > 0
+    assert stats["single_pass_f32_cg1"]["atom"] >= 1  # the tile counter and the flags
+    assert "ld.global.nc.v4.f32" in ptx_sm90["single_pass.cu"]  # float4 loads for C == 1
+    assert "ld.global.nc.v2.f64" in ptx_sm90["single_pass.cu"]  # double2 loads
+
+
+def test_compiles_for_older_gpus_too():
+    # Colab's T4 is sm_75; the kernels use nothing newer (__nanosleep needs sm_70)
+    ptx = cr.compile_check("sm_75")
+    assert all(".target sm_75" in p for p in ptx.values())
+
+
+def test_compile_errors_carry_the_log(monkeypatch):
+    monkeypatch.setattr(cr, "sources", lambda: {"broken.cu": "__global__ void k() { x = 1; }"})
+    with pytest.raises(RuntimeError, match="broken.cu"):
+        cr.compile_check()
+    with pytest.raises(ValueError, match="arch"):
+        cr.compile_check("hopper")
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed here")
+def test_every_file_compiles_with_nvcc(tmp_path):
+    for name, text in cr.sources().items():
+        src = tmp_path / name
+        src.write_text(text)
+        out = subprocess.run(
+            ["nvcc", "--ptx", "-arch=sm_90", "-std=c++17", str(src), "-o", str(tmp_path / "o.ptx")],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the decompositions (shared by twins and host code)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("T", (0, 1, 7, 32, 1000, 4099))
+@pytest.mark.parametrize("n_blocks,warps", [(1, 1), (3, 4), (7, 32), (264, 32)])
+def test_three_phase_slices_tile_time(T, n_blocks, warps):
+    slices = cr.three_phase_slices(T, n_blocks, warps)
+    flat = [r for blk in slices for r in blk]
+    assert flat[0][0] == 0 and flat[-1][1] == T
+    assert all(r0[1] == r1[0] for r0, r1 in zip(flat, flat[1:], strict=False))
+    sizes = [e - s for s, e in flat]
+    assert min(sizes) >= 0
+
+
+def test_channel_group_and_choice():
+    assert [cr.channel_group(c) for c in (1, 2, 3, 5, 31, 32, 33, 4096)] == [
+        1, 2, 4, 8, 32, 32, 32, 32
+    ]  # fmt: skip
+    assert cr.choose_method(1 << 26, 1, n_sm=132) == "single_pass"
+    assert cr.choose_method(1 << 20, 64, n_sm=132) == "single_pass"
+    assert cr.choose_method(64, 1 << 20, n_sm=132) == "serial"
+    assert cr.three_phase_blocks(16, 132) == 1
+    assert cr.three_phase_blocks(1 << 20, 132) == 264
+
+
+# ---------------------------------------------------------------------------------------------
+# the NumPy twins against the float64 serial reference
+# ---------------------------------------------------------------------------------------------
+
+THREE_PHASE_CONFIGS = [
+    dict(n_blocks=1, warps=1),
+    dict(n_blocks=3, warps=4),
+    dict(),
+    dict(n_blocks=9, warps=32),
+]
+SINGLE_PASS_CONFIGS = [
+    dict(block=32, items=1),
+    dict(block=64, items=4, lookback="random"),
+    dict(),
+    dict(block=128, items=2, lookback="random", seed=7),
+]
+
+
+@pytest.mark.parametrize("T", LENGTHS)
+@pytest.mark.parametrize("C", CHANNELS)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_twins_match_the_serial_reference(rng, T, C, reverse, with_h0):
+    a, b, h0 = inputs(rng, T, C)
+    h0 = h0 if with_h0 else None
+    want = reference_recurrence(a, b, h0, reverse)
+    for kw in THREE_PHASE_CONFIGS:
+        got = cr.three_phase_twin(a, b, h0, reverse, **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=str(kw))
+    for kw in SINGLE_PASS_CONFIGS:
+        got = cr.single_pass_twin(a, b, h0, reverse, **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=str(kw))
+
+
+@pytest.mark.parametrize("C", CHANNELS)
+def test_twins_in_float32(rng, C):
+    a, b, h0 = inputs(rng, 4099, C, np.float32)
+    want = reference_recurrence(a, b, h0)
+    for got in (cr.three_phase_twin(a, b, h0), cr.single_pass_twin(a, b, h0, block=64, items=4)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
+
+
+@given(
+    T=st.integers(1, 700),
+    C=st.integers(1, 40),
+    reverse=st.booleans(),
+    block=st.sampled_from([32, 64, 256]),
+    items=st.integers(1, 6),
+    n_blocks=st.integers(1, 40),
+    warps=st.integers(1, 33),
+    seed=st.integers(0, 2**16),
+)
+def test_twins_any_decomposition(T, C, reverse, block, items, n_blocks, warps, seed):
+    rng = np.random.default_rng(seed)
+    a, b, h0 = inputs(rng, T, C)
+    want = reference_recurrence(a, b, h0, reverse)
+    got = cr.three_phase_twin(a, b, h0, reverse, n_blocks=n_blocks, warps=warps)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    got = cr.single_pass_twin(
+        a, b, h0, reverse, block=block, items=items, lookback="random", seed=seed
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_twins_with_no_steps():
+    a = np.ones((0, 3))
+    assert cr.three_phase_twin(a, a).shape == (0, 3)
+    assert cr.single_pass_twin(a, a, reverse=True).shape == (0, 3)
+
+
+def test_twins_reject_bad_arguments(rng):
+    a, b, h0 = inputs(rng, 10, 2)
+    with pytest.raises(ValueError, match="lookback"):
+        cr.single_pass_twin(a, b, h0, lookback="sometimes")
+    with pytest.raises(ValueError, match="block"):
+        cr.single_pass_twin(a, b, h0, block=48)
+    with pytest.raises(ValueError, match="shape"):
+        cr.three_phase_twin(a, b[:, :1], h0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cr.three_phase_twin(a.astype(np.int64), b.astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------
+# the public entry points without a GPU
+# ---------------------------------------------------------------------------------------------
+
+
+def test_public_cupy_backend_with_numpy_arrays(rng):
+    a, b, h0 = inputs(rng, 16, 3)
+    if "cupy" in sb.available_backends():
+        with pytest.raises(TypeError, match="cupy"):
+            sb.linear_recurrence(a, b, h0, backend="cupy")
+    else:
+        with pytest.raises(ValueError, match="not available"):
+            sb.linear_recurrence(a, b, h0, backend="cupy")
+
+
+def test_module_entry_rejects_host_arrays(rng):
+    a, b, h0 = inputs(rng, 16, 3)
+    with pytest.raises(TypeError, match="NumPy host array"):
+        cr.linear_recurrence(a, b, h0)
+    with pytest.raises(ValueError, match="method"):
+        cr.linear_recurrence(a, b, h0, method="fastest")
+
+
+# ---------------------------------------------------------------------------------------------
+# on a GPU: the kernels themselves
+# ---------------------------------------------------------------------------------------------
+
+METHODS = ("serial", "three_phase", "single_pass", "auto")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_kernels_match_the_reference(rng, method, dtype):
+    import cupy as cp
+
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    for T in LENGTHS:
+        for C in CHANNELS:
+            a, b, h0 = inputs(rng, T, C, dtype)
+            for reverse in (False, True):
+                for init in (None, h0):
+                    want = reference_recurrence(a, b, init, reverse)
+                    got = cr.linear_recurrence(
+                        cp.asarray(a), cp.asarray(b), None if init is None else cp.asarray(init),
+                        reverse=reverse, method=method,
+                    )  # fmt: skip
+                    assert got.dtype == dtype
+                    np.testing.assert_allclose(
+                        cp.asnumpy(got), want, rtol=tol, atol=tol,
+                        err_msg=f"{method} T={T} C={C} reverse={reverse} h0={init is not None}",
+                    )  # fmt: skip
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", ("three_phase", "single_pass"))
+def test_gpu_many_tiles_and_odd_shapes(rng, method):
+    import cupy as cp
+
+    for T, C in [(1 << 20, 1), ((1 << 20) + 3, 1), (100_003, 5), (4099, 33), (3, 70_001)]:
+        a, b, h0 = inputs(rng, T, C, np.float64)
+        for reverse in (False, True):
+            got = cr.linear_recurrence(
+                cp.asarray(a), cp.asarray(b), cp.asarray(h0), reverse=reverse, method=method
+            )
+            want = sb.serial.linear_recurrence_numpy(a, b, h0, reverse)
+            np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.gpu
+def test_gpu_public_backend_and_non_contiguous_inputs(rng):
+    import cupy as cp
+
+    a, b, h0 = inputs(rng, 2 * 1000, 2 * 7, np.float64)
+    want = reference_recurrence(a[::2, ::2], b[::2, ::2], h0[::2])
+    ga, gb, gh = cp.asarray(a)[::2, ::2], cp.asarray(b)[::2, ::2], cp.asarray(h0)[::2]
+    assert not ga.flags.c_contiguous
+    assert cr.linear_recurrence(cp.ones((0, 3)), cp.ones((0, 3))).shape == (0, 3)
+    for method in METHODS:
+        got = cr.linear_recurrence(ga, gb, gh, method=method)
+        np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-11, atol=1e-11)
+    got = sb.linear_recurrence(cp.asfortranarray(cp.asarray(a)), cp.asarray(b), backend="cupy")
+    np.testing.assert_allclose(cp.asnumpy(got), reference_recurrence(a, b), rtol=1e-11, atol=1e-11)
+    # a contiguous view that starts 4 bytes into an allocation: no float4 loads there
+    a32, b32 = cp.asarray(a[:, 0].astype(np.float32)), cp.asarray(b[:, 0].astype(np.float32))
+    got = cr.linear_recurrence(a32[1:, None], b32[1:, None], method="single_pass")
+    want = reference_recurrence(a[1:, :1], b[1:, :1])
+    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.gpu
+def test_gpu_stream_add(rng):
+    import cupy as cp
+
+    x, y = cp.asarray(rng.standard_normal(10_007)), cp.asarray(rng.standard_normal(10_007))
+    cp.testing.assert_allclose(cr.stream_add(x, y), x + y)
+    x32, y32 = x.astype(cp.float32), y.astype(cp.float32)
+    cp.testing.assert_allclose(cr.stream_add(x32[1:], y32[1:]), x32[1:] + y32[1:])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "method,T,C",
+    [
+        ("single_pass", (1 << 31) + 77, 1),
+        ("three_phase", (1 << 31) + 77, 1),
+        ("single_pass", (1 << 25) + 3, 65),
+        ("three_phase", (1 << 25) + 3, 65),
+        ("serial", (1 << 25) + 3, 65),  # (one thread walking 2^31 steps would take minutes)
+    ],
+)
+def test_gpu_indices_past_two_to_the_31(method, T, C):
+    """T * C > 2^31: 32-bit indices would wrap. Check windows against a float64 loop started
+    from the kernel's own state just before each window (and that nothing is left as NaN)."""
+    import cupy as cp
+
+    a = cp.random.uniform(0.5, 1.0, (T, C), dtype=cp.float32)
+    b = cp.random.standard_normal((T, C), dtype=cp.float32)
+    for reverse in (False, True):
+        h = cr.linear_recurrence(a, b, reverse=reverse, method=method)
+        assert not bool(cp.isnan(h).any())
+        for start in (T // 2, T - 5000):
+            win = slice(start, start + 4000)
+            ah, bh = cp.asnumpy(a[win]).astype(np.float64), cp.asnumpy(b[win]).astype(np.float64)
+            if not reverse:
+                state = cp.asnumpy(h[start - 1]).astype(np.float64)
+                want = reference_recurrence(ah, bh, state)
+            else:
+                state = cp.asnumpy(h[start + 4000]).astype(np.float64)
+                want = reference_recurrence(ah, bh, state, reverse=True)
+            np.testing.assert_allclose(cp.asnumpy(h[win]), want, rtol=1e-3, atol=1e-3)
+        del h
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's graders accept the right answers and explain the usual mistakes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_chapter4_graders():
+    ex = sb.exercises
+
+    def divide_work(n, p, w):
+        small, extra = divmod(n, p)
+        begin = w * small + min(w, extra)
+        return begin, begin + small + (1 if w < extra else 0)
+
+    def divide_work_ceil(n, p, w):
+        c = -(-n // p)
+        return w * c, min(n, (w + 1) * c)
+
+    def warp_scan(A, B, cg):
+        A, B = np.array(A, dtype=float), np.array(B, dtype=float)
+        lane, o = np.arange(32), 1
+        while o < 32 // cg:
+            d = o * cg
+            A_up, B_up = np.roll(A, d), np.roll(B, d)
+            A, B = np.where(lane >= d, A * A_up, A), np.where(lane >= d, A * B_up + B, B)
+            o *= 2
+        return A, B
+
+    def lookback(preds):
+        acc_a, acc_b = 1.0, 0.0
+        for flag, A, B, h in preds:
+            if flag == 2:
+                return acc_a * h + acc_b
+            acc_a, acc_b = acc_a * A, acc_a * B + acc_b
+
+    def lookback_backwards(preds):
+        k = next(i for i, p in enumerate(preds) if p[0] == 2)
+        x = preds[k][3]
+        for _, A, B, _ in preds[:k]:
+            x = A * x + B
+        return x
+
+    assert ex.check_divide_work(divide_work, quiet=True)
+    fb = ex.check_divide_work(divide_work_ceil, quiet=True)
+    assert not fb and "ceil" in fb.message
+    assert ex.check_affine_warp_scan(warp_scan, quiet=True)
+    fb = ex.check_affine_warp_scan(lambda A, B, cg: warp_scan(A, B, 1), quiet=True)
+    assert not fb and "o * cg" in fb.message
+    assert ex.check_lookback(lookback, quiet=True)
+    fb = ex.check_lookback(lookback_backwards, quiet=True)
+    assert not fb and "farthest first" in fb.message
+
+
+# ---------------------------------------------------------------------------------------------
+# the CUDA C itself, run on the CPU: a small emulation of the CUDA features the kernels use
+# (threads of a block as std::threads, barriers, warp shuffles and ballots through a per-warp
+# buffer, atomics, fences). Blocks run one after another, so the look-back always finds its
+# predecessors finished; the runner then marks finished tiles, at random, as still looking back
+# (flag 1), which drives the kernel through its look-back windows. Timing and the GPU's memory
+# model are not emulated: that is left to the @pytest.mark.gpu tests.
+# ---------------------------------------------------------------------------------------------
+
+CUDA_EMULATION_H = r"""
+// Minimal CPU emulation of the CUDA features used by scanbook's kernels: threads of one block
+// run as std::threads; blocks run one after another.
+#pragma once
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) double2 { double x, y; };
+inline thread_local dim3 threadIdx;
+inline dim3 blockIdx, blockDim, gridDim;
+struct WarpCtx {
+    std::barrier<> bar{32};
+    double buf[32];
+    unsigned bal[32];
+};
+struct BlockCtx {
+    std::unique_ptr<std::barrier<>> bar;
+    std::vector<std::unique_ptr<WarpCtx>> warps;
+};
+inline BlockCtx* g_block = nullptr;
+inline void __syncthreads() { g_block->bar->arrive_and_wait(); }
+inline WarpCtx& my_warp() { return *g_block->warps[threadIdx.x / 32]; }
+inline void __syncwarp(unsigned = 0xffffffffu) { my_warp().bar.arrive_and_wait(); }
+template <class T> T shfl_from(T v, int src_fn_lane) {
+    WarpCtx& w = my_warp();
+    int lane = threadIdx.x % 32;
+    w.buf[lane] = (double)v;
+    w.bar.arrive_and_wait();
+    double r = w.buf[src_fn_lane];
+    w.bar.arrive_and_wait();
+    return (T)r;
+}
+template <class T> T __shfl_up_sync(unsigned, T v, int d) {
+    int lane = threadIdx.x % 32;
+    return shfl_from(v, lane - d >= 0 ? lane - d : lane);
+}
+template <class T> T __shfl_down_sync(unsigned, T v, int d) {
+    int lane = threadIdx.x % 32;
+    return shfl_from(v, lane + d < 32 ? lane + d : lane);
+}
+template <class T> T __shfl_sync(unsigned, T v, int src) { return shfl_from(v, src & 31); }
+inline unsigned __ballot_sync(unsigned, int pred) {
+    WarpCtx& w = my_warp();
+    int lane = threadIdx.x % 32;
+    w.bal[lane] = pred ? 1u : 0u;
+    w.bar.arrive_and_wait();
+    unsigned r = 0;
+    for (int i = 0; i < 32; ++i) r |= w.bal[i] << i;
+    w.bar.arrive_and_wait();
+    return r;
+}
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __nanosleep(unsigned) { std::this_thread::yield(); }
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+inline int atomicExch(int* p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+template <class T> T __ldg(const T* p) { return *p; }
+template <class T> T __ldcg(const T* p) { return *p; }
+template <class T> void __stcg(T* p, T v) { *p = v; }
+// launch: blocks one after another; after_block(b) runs between blocks
+inline void launch(unsigned grid, unsigned block, const std::function<void()>& body,
+                   const std::function<void(unsigned)>& after_block = nullptr) {
+    gridDim.x = grid;
+    blockDim.x = block;
+    for (unsigned b = 0; b < grid; ++b) {
+        blockIdx.x = b;
+        BlockCtx ctx;
+        ctx.bar = std::make_unique<std::barrier<>>(block);
+        for (unsigned w = 0; w < (block + 31) / 32; ++w)
+            ctx.warps.push_back(std::make_unique<WarpCtx>());
+        g_block = &ctx;
+        std::vector<std::thread> ts;
+        for (unsigned t = 0; t < block; ++t)
+            ts.emplace_back([t, &body] { threadIdx.x = t; body(); });
+        for (auto& th : ts) th.join();
+        if (after_block) after_block(b);
+    }
+}
+"""
+
+EMULATION_RUNNER = r"""
+// Runs the book's kernels (all three .cu files, included below) on the CPU emulation and
+// compares them with a double-precision loop. stdin: one case a line,
+//   kernel T C reverse with_h0 seed p1 p2
+// (three_phase: p1 = blocks, p2 = warps; single_pass: p1 = CG); prints the max abs error.
+#include "cuda_emu.h"
+#include <cstdint>
+#include <iostream>
+#include <random>
+#include <string>
+#include "serial.cu"
+#include "three_phase.cu"
+#include "single_pass.cu"
+
+template <int CG>
+void run_single_pass(const DTYPE* a, const DTYPE* b, const DTYPE* h0, DTYPE* h, long long n,
+                     long long C, int reverse, unsigned seed) {
+    constexpr int ITEMS = ITEMSV;
+    long long L = (SP_BLOCK / CG) * ITEMS;
+    long long n_groups = (C + CG - 1) / CG;
+    long long n_tiles = n_groups * ((n + L - 1) / L);
+    std::vector<int> flags(n_tiles + 1, 0);
+    std::vector<DTYPE> aa(n_tiles * CG, NAN), ab(n_tiles * CG, NAN), inc(n_tiles * CG, NAN);
+    int vn = 16 / sizeof(DTYPE);
+    int vec_ok = C == 1 && (!reverse || n % vn == 0) && (uintptr_t)a % 16 == 0 &&
+                 (uintptr_t)b % 16 == 0 && (uintptr_t)h % 16 == 0;
+    std::mt19937 r2(seed + 1);
+    unsigned* counter = reinterpret_cast<unsigned*>(&flags[n_tiles]);
+    launch(
+        n_tiles, SP_BLOCK,
+        [&] {
+            single_pass_scan<DTYPE, CG, ITEMS>(a, b, h0, h, n, C, n_groups, reverse, vec_ok,
+                                               flags.data(), aa.data(), ab.data(), inc.data(),
+                                               counter);
+        },
+        [&](unsigned blk) {  // pretend, at random, that a finished tile is still looking back
+            if ((long long)blk >= n_groups && (r2() & 1)) flags[blk] = 1;
+        });
+}
+
+int main() {
+    std::string kernel;
+    long long n, C, p1, p2;
+    int reverse, with_h0;
+    unsigned seed;
+    while (std::cin >> kernel >> n >> C >> reverse >> with_h0 >> seed >> p1 >> p2) {
+        std::mt19937_64 rng(seed);
+        std::uniform_real_distribution<double> ua(0.5, 1.0);
+        std::normal_distribution<double> nd;
+        std::vector<DTYPE> a(n * C), b(n * C), h(n * C, NAN), h0(C, 0);
+        for (auto& x : a) x = (DTYPE)(ua(rng) * (rng() & 1 ? 1 : -1));
+        for (auto& x : b) x = (DTYPE)nd(rng);
+        if (with_h0)
+            for (auto& x : h0) x = (DTYPE)nd(rng);
+        if (kernel == "serial") {
+            launch(2, 64, [&] {
+                serial_scan<DTYPE>(a.data(), b.data(), h0.data(), h.data(), n, C, reverse);
+            });
+        } else if (kernel == "three_phase") {
+            std::vector<DTYPE> P(p1 * (p2 + 1) * C, NAN), R(p1 * (p2 + 1) * C, NAN);
+            DTYPE *pa = a.data(), *pb = b.data(), *pP = P.data(), *pR = R.data();
+            launch(p1, 32 * p2, [&] { reduce_phase<DTYPE>(pa, pb, pP, pR, n, C, reverse); });
+            launch(3, 64, [&] { block_scan_phase<DTYPE>(h0.data(), pP, pR, C, p1, (int)p2); });
+            launch(p1, 32 * p2, [&] {
+                downsweep_phase<DTYPE>(pa, pb, pP, pR, h.data(), n, C, reverse);
+            });
+        } else if (kernel == "single_pass") {
+            auto f = &run_single_pass<32>;
+            switch (p1) {
+                case 1: f = &run_single_pass<1>; break;
+                case 2: f = &run_single_pass<2>; break;
+                case 4: f = &run_single_pass<4>; break;
+                case 8: f = &run_single_pass<8>; break;
+                case 16: f = &run_single_pass<16>; break;
+            }
+            f(a.data(), b.data(), h0.data(), h.data(), n, C, reverse, seed);
+        }
+        double worst = 0;
+        for (long long c = 0; c < C; ++c) {
+            double x = h0[c];
+            for (long long s = 0; s < n; ++s) {
+                long long t = reverse ? n - 1 - s : s;
+                x = (double)a[t * C + c] * x + (double)b[t * C + c];
+                double e = std::fabs((double)h[t * C + c] - x);
+                if (!(e <= worst)) worst = e;  // NaN (an unwritten element) propagates
+            }
+        }
+        std::cout << worst << std::endl;
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def emulated(tmp_path_factory):
+    """Compile the three .cu files with g++ against the emulation, for float and double."""
+    d = tmp_path_factory.mktemp("emulation")
+    for name, text in cr.sources().items():
+        (d / name).write_text(text)
+    (d / "cuda_emu.h").write_text(CUDA_EMULATION_H)
+    (d / "runner.cpp").write_text(EMULATION_RUNNER)
+    exes = {}
+    for dtype, items in (("double", 2), ("float", 4)):
+        exe = d / f"run_{dtype}"
+        cmd = ["g++", "-O1", "-std=c++20", "-pthread", "-w", f"-I{d}", f"-DDTYPE={dtype}"]
+        cmd += [f"-DITEMSV={items}", "-DSP_BLOCK=64", str(d / "runner.cpp"), "-o", str(exe)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        exes[dtype] = exe
+    return exes
+
+
+def run_emulated(exe, cases):
+    lines = "".join(" ".join(str(x) for x in c) + "\n" for c in cases)
+    out = subprocess.run([str(exe)], input=lines, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return [float(x) for x in out.stdout.split()]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++20 compiler (g++)")
+@pytest.mark.parametrize("dtype", ["double", "float"])
+def test_kernel_source_runs_correctly_in_a_cpu_emulation(emulated, dtype):
+    cases = []  # (kernel, T, C, reverse, with_h0, seed, p1, p2)
+    for i, (T, C) in enumerate([(1, 1), (33, 3), (1000, 64), (4099, 1), (4100, 1), (700, 9)]):
+        for reverse in (0, 1):
+            seed = 10 * i + reverse
+            cases.append(("serial", T, C, reverse, 1, seed, 0, 0))
+            cases.append(("three_phase", T, C, reverse, 1 - reverse, seed, 3, 4))
+            cases.append(("single_pass", T, C, reverse, 1 - reverse, seed, cr.channel_group(C), 0))
+        cases.append(("three_phase", T, C, i % 2, 1, i, 2, 32))  # full 1024-thread blocks
+    errors = run_emulated(emulated[dtype], cases)
+    tol = 1e-12 if dtype == "double" else 2e-4
+    bad = [(c, e) for c, e in zip(cases, errors, strict=True) if not e <= tol]
+    assert not bad, bad
