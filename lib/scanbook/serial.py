@@ -114,20 +114,18 @@ def _numba_kernel():
         def recurrence(a, b, h0, h, reverse):
             T, C = a.shape
             if C == 1:  # one chain: keep the carry in a register
-                carry = h0[0]
+                state = h0[0]
                 for step in range(T):
                     t = T - 1 - step if reverse else step
-                    carry = a[t, 0] * carry + b[t, 0]
-                    h[t, 0] = carry
+                    state = a[t, 0] * state + b[t, 0]
+                    h[t, 0] = state
                 return
-            first = T - 1 if reverse else 0
-            for c in range(C):
-                h[first, c] = a[first, c] * h0[c] + b[first, c]
-            for step in range(1, T):
+            carry = h0.copy()  # one running state per channel, small enough to stay in cache
+            for step in range(T):
                 t = T - 1 - step if reverse else step
-                prev = t + 1 if reverse else t - 1
                 for c in range(C):  # contiguous channels: this loop vectorises
-                    h[t, c] = a[t, c] * h[prev, c] + b[t, c]
+                    carry[c] = a[t, c] * carry[c] + b[t, c]
+                    h[t, c] = carry[c]
 
         _NUMBA_KERNEL = recurrence
     return _NUMBA_KERNEL

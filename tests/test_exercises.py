@@ -1,0 +1,388 @@
+"""scanbook.exercises: the graders of chapters 1 and 2.
+
+Every grader must pass a correct reference answer and fail, naming the failing case, on a
+plausible wrong one (off by one, inclusive for exclusive, composition in the wrong order, a
+crash, a serial loop where a parallel algorithm was asked for). The shared machinery
+(``Feedback``, ``compare``, ``random_values``, ``grade``) is tested directly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import scanbook as sb
+from scanbook import exercises as ex
+
+# -- correct reference answers ---------------------------------------------------------------
+
+
+def prefix_sum(xs):
+    out, acc = [], 0
+    for x in xs:
+        acc = acc + x
+        out.append(acc)
+    return out
+
+
+def exclusive_scan(xs, combine, identity):
+    out, acc = [], identity
+    for x in xs:
+        out.append(acc)
+        acc = combine(acc, x)
+    return out
+
+
+def affine_combine(first, then):
+    (a1, b1), (a2, b2) = first, then
+    return a2 * a1, a2 * b1 + b2
+
+
+def linear_recurrence(a, b, h0):
+    h = np.empty(len(a))
+    carry = h0
+    for t in range(len(a)):
+        carry = a[t] * carry + b[t]
+        h[t] = carry
+    return h
+
+
+def hillis_steele(xs, combine):
+    x = np.array(xs, copy=True)
+    d = 1
+    while d < len(x):
+        x[d:] = combine(x[:-d], x[d:])
+        d *= 2
+    return x
+
+
+def blelloch(xs):
+    xs = np.asarray(xs)
+    n = len(xs)
+    if n == 0:
+        return xs.copy()
+    m = 1 << (n - 1).bit_length()
+    x = np.zeros(m, dtype=xs.dtype)
+    x[:n] = xs
+    d = 1
+    while d < m:
+        x[2 * d - 1 :: 2 * d] += x[d - 1 :: 2 * d]
+        d *= 2
+    x[m - 1] = 0
+    d = m // 2
+    while d >= 1:
+        left = x[d - 1 :: 2 * d].copy()
+        x[d - 1 :: 2 * d] = x[2 * d - 1 :: 2 * d]
+        x[2 * d - 1 :: 2 * d] += left
+        d //= 2
+    return x[:n]
+
+
+def work_depth(n):
+    return 2 * (n - 1), 2 * int(math.log2(n))
+
+
+def chunked(a, b, h0, n_chunks):
+    T = len(a)
+    if T == 0:
+        return np.zeros(0)
+    p = min(n_chunks, T)
+    L = -(-T // p)
+    starts = range(0, T, L)
+    totals = []
+    for s in starts:  # phase 1: each chunk reduced to one affine map
+        A, B = 1.0, 0.0
+        for t in range(s, min(s + L, T)):
+            A, B = a[t] * A, a[t] * B + b[t]
+        totals.append((A, B))
+    carry = [h0]  # phase 2: carry-in of every chunk
+    for A, B in totals[:-1]:
+        carry.append(A * carry[-1] + B)
+    h = np.empty(T)  # phase 3: each chunk from its carry-in
+    for s, c in zip(starts, carry, strict=True):
+        h[s : min(s + L, T)] = linear_recurrence(a[s : s + L], b[s : s + L], c)
+    return h
+
+
+# -- plausible wrong answers -----------------------------------------------------------------
+
+
+def prefix_sum_exclusive(xs):
+    return [0, *prefix_sum(xs)[:-1]] if len(xs) else []
+
+
+def prefix_sum_off_by_one(xs):
+    return prefix_sum(xs[1:]) + [0] * min(1, len(xs))
+
+
+def prefix_sum_crash(xs):
+    return [xs[0], *prefix_sum(xs)[1:]]  # IndexError on the empty input
+
+
+def exclusive_scan_inclusive(xs, combine, identity):
+    return sb.serial.scan_loop(combine, xs)
+
+
+def exclusive_scan_swapped(xs, combine, identity):
+    out, acc = [], identity
+    for x in xs:
+        out.append(acc)
+        acc = combine(x, acc)
+    return out
+
+
+def exclusive_scan_too_long(xs, combine, identity):
+    return [*exclusive_scan(xs, combine, identity), sb.serial.scan_loop(combine, xs, identity)]
+
+
+def affine_combine_reversed(first, then):
+    return affine_combine(then, first)
+
+
+def affine_combine_forgets_b2(first, then):
+    (a1, b1), (a2, _) = first, then
+    return a2 * a1, a2 * b1
+
+
+def linear_recurrence_no_h0(a, b, h0):
+    return linear_recurrence(a, b, 0.0)
+
+
+def linear_recurrence_shifted(a, b, h0):
+    h = linear_recurrence(a, b, h0)
+    return np.concatenate([[h0], h[:-1]]) if len(h) else h
+
+
+def linear_recurrence_float32_loop(a, b, h0):
+    return linear_recurrence(a.astype(np.float16), b.astype(np.float16), h0)
+
+
+def hillis_steele_serial(xs, combine):
+    x = np.array(xs, copy=True)
+    for i in range(1, len(x)):
+        x[i : i + 1] = combine(x[i - 1 : i], x[i : i + 1])
+    return x
+
+
+def hillis_steele_swapped(xs, combine):
+    x = np.array(xs, copy=True)
+    d = 1
+    while d < len(x):
+        x[d:] = combine(x[d:], x[:-d])
+        d *= 2
+    return x
+
+
+def blelloch_inclusive(xs):
+    return np.cumsum(xs)
+
+
+def blelloch_powers_of_two_only(xs):
+    n = len(xs)
+    if n and n & (n - 1):
+        raise ValueError(f"length {n} is not a power of two")
+    return blelloch(xs)
+
+
+def work_depth_rough(n):
+    return 2 * n, 2 * int(math.log2(n))
+
+
+def work_depth_one_sweep(n):
+    return 2 * (n - 1), int(math.log2(n))
+
+
+def chunked_forgets_h0(a, b, h0, n_chunks):
+    return chunked(a, b, 0.0, n_chunks)
+
+
+def chunked_no_carry(a, b, h0, n_chunks):
+    T = len(a)
+    if T == 0:
+        return np.zeros(0)
+    L = -(-T // min(n_chunks, T))
+    return np.concatenate(
+        [linear_recurrence(a[s : s + L], b[s : s + L], h0) for s in range(0, T, L)]
+    )
+
+
+def chunked_p_must_divide(a, b, h0, n_chunks):
+    if len(a) % n_chunks:
+        raise ValueError("n_chunks must divide T")
+    return chunked(a, b, h0, n_chunks)
+
+
+GRADERS = {
+    "check_prefix_sum": (
+        prefix_sum,
+        [prefix_sum_exclusive, prefix_sum_off_by_one, prefix_sum_crash],
+    ),
+    "check_exclusive_scan": (
+        exclusive_scan,
+        [exclusive_scan_inclusive, exclusive_scan_swapped, exclusive_scan_too_long],
+    ),
+    "check_affine_combine": (affine_combine, [affine_combine_reversed, affine_combine_forgets_b2]),
+    "check_linear_recurrence": (
+        linear_recurrence,
+        [linear_recurrence_no_h0, linear_recurrence_shifted, linear_recurrence_float32_loop],
+    ),
+    "check_hillis_steele": (hillis_steele, [hillis_steele_serial, hillis_steele_swapped]),
+    "check_blelloch": (blelloch, [blelloch_inclusive, blelloch_powers_of_two_only]),
+    "check_work_depth": (work_depth, [work_depth_rough, work_depth_one_sweep]),
+    "check_chunked": (chunked, [chunked_forgets_h0, chunked_no_carry, chunked_p_must_divide]),
+}
+
+WRONG = [(name, wrong) for name, (_, wrongs) in GRADERS.items() for wrong in wrongs]
+
+
+@pytest.mark.parametrize("name", list(GRADERS))
+def test_grader_passes_reference(name, capsys):
+    right, _ = GRADERS[name]
+    fb = getattr(ex, name)(right)
+    assert fb, fb.message
+    assert fb.passed and fb.message.startswith(f"✓ {name}")
+    assert fb.cases_run >= 5
+    assert fb.message in capsys.readouterr().out  # printed as well as returned
+    getattr(ex, name)(right, raise_on_fail=True, quiet=True)
+
+
+@pytest.mark.parametrize("name, wrong", WRONG, ids=[w.__name__ for _, w in WRONG])
+def test_grader_fails_wrong_answer(name, wrong, capsys):
+    fb = getattr(ex, name)(wrong)
+    assert not fb
+    assert fb.message.startswith(f"✗ {name}")
+    # the message names the failing case, its inputs and what came out
+    m = re.search(r"case (\d+) of (\d+) \(([^)]*)\) failed", fb.message)
+    assert m, fb.message
+    assert 1 <= int(m.group(1)) <= int(m.group(2))
+    assert "inputs:" in fb.message and "expected:" in fb.message
+    assert ("got:" in fb.message) or ("raised" in fb.message)
+    assert "hint:" in fb.message
+    assert fb.message in capsys.readouterr().out
+    with pytest.raises(ex.ExerciseFailed, match=name):
+        getattr(ex, name)(wrong, raise_on_fail=True, quiet=True)
+
+
+def test_crash_is_reported_with_the_case_and_the_line():
+    fb = ex.check_prefix_sum(prefix_sum_crash, quiet=True)
+    assert "case 1 of" in fb.message and "length 0" in fb.message
+    assert "raised IndexError" in fb.message
+    assert "prefix_sum_crash" in fb.message  # the reader's function and line
+
+
+@pytest.mark.parametrize(
+    "grader, wrong, words",
+    [
+        ("check_prefix_sum", prefix_sum_exclusive, "exclusive scan"),
+        ("check_exclusive_scan", exclusive_scan_inclusive, "inclusive scan"),
+        ("check_exclusive_scan", exclusive_scan_swapped, "swapped"),
+        ("check_exclusive_scan", exclusive_scan_too_long, "too many"),
+        ("check_affine_combine", affine_combine_reversed, "order is reversed"),
+        ("check_linear_recurrence", linear_recurrence_no_h0, "h0 was ignored"),
+        ("check_linear_recurrence", linear_recurrence_shifted, "off by one"),
+        ("check_hillis_steele", hillis_steele_serial, "called"),
+        ("check_hillis_steele", hillis_steele_swapped, "swapped"),
+        ("check_blelloch", blelloch_inclusive, "inclusive scan"),
+        ("check_work_depth", work_depth_rough, "n - 1"),
+        ("check_work_depth", work_depth_one_sweep, "one sweep"),
+        ("check_chunked", chunked_forgets_h0, "h0 was lost"),
+    ],
+)
+def test_typical_mistakes_get_a_specific_hint(grader, wrong, words):
+    fb = getattr(ex, grader)(wrong, quiet=True)
+    assert not fb
+    assert words in fb.message, fb.message
+
+
+def test_not_a_function():
+    fb = ex.check_blelloch(42, quiet=True)
+    assert not fb and "expected a function" in fb.message
+
+
+def test_returning_none_is_explained():
+    fb = ex.check_prefix_sum(lambda xs: None, quiet=True)
+    assert not fb and "return" in fb.message
+
+
+def test_graders_are_deterministic():
+    a = ex.check_chunked(chunked_no_carry, quiet=True).message
+    b = ex.check_chunked(chunked_no_carry, quiet=True).message
+    assert a == b
+
+
+def test_reader_cannot_corrupt_later_cases():
+    def mutating(xs):
+        out = prefix_sum(xs)
+        if isinstance(xs, np.ndarray):
+            xs[:] = 0  # writes into its input: the grader passed a copy
+        return out
+
+    assert ex.check_prefix_sum(mutating, quiet=True)
+
+
+# -- the machinery ---------------------------------------------------------------------------
+
+
+def test_feedback_truthiness_and_reprs():
+    ok = ex.Feedback(True, "✓ fine")
+    bad = ex.Feedback(False, "✗ <broken> & wrong")
+    assert ok and not bad
+    assert repr(bad) == "✗ <broken> & wrong"
+    html = bad._repr_html_()
+    assert "&lt;broken&gt; &amp; wrong" in html and "<pre" in html
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_random_values_never_zero(dtype):
+    rng = ex.make_rng(0)
+    x = ex.random_values(rng, 10_000, dtype=dtype)
+    assert x.dtype == np.dtype(dtype)
+    assert np.all(x != 0)
+    assert (x < 0).any() and (x > 0).any()
+    assert np.all(ex.random_values(rng, 100, signed=False) > 0)
+
+
+def test_awkward_lengths_cover_the_edges():
+    lengths = ex.AWKWARD_LENGTHS
+    assert 0 in lengths and 1 in lengths
+    assert any(n & (n - 1) for n in lengths if n > 2)  # a non-power of two
+    assert any(n > 2 and not n & (n - 1) for n in lengths)  # and a power of two
+
+
+def test_compare():
+    assert ex.compare([1, 3, 6], np.array([1, 3, 6])) is None
+    assert "shape" in ex.compare([1, 3], np.array([1, 3, 6]))
+    assert "index 2" in ex.compare([1.0, 3.0, 7.0], np.array([1.0, 3.0, 6.0]))
+    assert ex.compare(np.float32(1.00001), np.float32(1.0)) is None  # float32 tolerance
+    assert ex.compare(1.00001, 1.0) is not None  # float64 is stricter
+    assert ex.compare([np.nan], [np.nan]) is None
+    assert ex.compare((1.0, 2.0), (1.0, 2.0)) is None
+    assert "item 1" in ex.compare((1.0, 2.5), (1.0, 2.0))
+    assert "tuple" in ex.compare(3.0, (1.0, 2.0))
+    assert ex.compare(["", "a", "ab"], ["", "a", "ab"]) is None
+    assert "item 2" in ex.compare(["", "a", "ba"], ["", "a", "ab"])
+    assert "None" in ex.compare(None, np.zeros(3))
+    assert ex.compare([], np.zeros(0)) is None
+
+
+def test_tolerance_by_dtype():
+    assert ex.tolerance(np.int64) == (0.0, 0.0)
+    r32, _ = ex.tolerance(np.float32)
+    r64, _ = ex.tolerance(np.float64)
+    assert r64 < r32
+
+
+def test_format_value_elides_long_arrays():
+    text = ex.format_value(np.arange(1000.0))
+    assert "..." in text and "shape (1000,)" in text
+    assert ex.format_value((1.5, 2.0)) == "(1.5, 2)"
+    assert ex.format_value(["a", "b"]) == "['a', 'b']"
+
+
+def test_grade_with_custom_cases():
+    cases = [ex.Case("double 2", (2,), 4), ex.Case("double 3", (3,), 6)]
+    assert ex.grade("check_double", lambda x: 2 * x, cases, quiet=True)
+    fb = ex.grade("check_double", lambda x: x * x, cases, hint="multiply by two", quiet=True)
+    assert not fb and "case 2 of 2 (double 3)" in fb.message and "multiply by two" in fb.message
