@@ -379,8 +379,10 @@ def make_recurrence_kernel(dt, lanes: int, steps: int):
         sb = cuda.shared.array((STEPS, LANES), dtype=dt)
         x = cuda.threadIdx.x
         y = cuda.threadIdx.y
-        chunk = cuda.blockIdx.x
-        c = cuda.blockIdx.y * LANES + x
+        # a 1-D grid (gridDim.y would cap channel groups at 65535): block = group * chunks + chunk
+        chunks = (T + STEPS * K - 1) // (STEPS * K)
+        chunk = cuda.blockIdx.x % chunks
+        c = (cuda.blockIdx.x // chunks) * LANES + x
         s0 = chunk * (STEPS * K) + y * K  # this thread's first logical step (int64)
         s1 = min(s0 + K, T)
         # serial: compose this thread's K maps into one pair (A, B); identity (1, 0) if none
@@ -448,9 +450,10 @@ def make_recurrence_shfl_kernel(dt, warps: int):
     """The chunked recurrence kernel with a warp-shuffle block scan (real GPUs only).
 
     Same arguments and phases as :func:`make_recurrence_kernel`, but a block is ``32 * warps``
-    threads along time for one channel (``blockIdx.y``). The pairs are scanned in registers:
-    ``cuda.shfl_up_sync`` hands each lane the pair ``d`` lanes below it (``d = 1, 2, 4, 8,
-    16``: a Hillis-Steele scan inside the warp, no shared memory and no ``syncthreads``).
+    threads along time for one channel (block ``channel * chunks + chunk`` of a 1-D grid). The
+    pairs are scanned in registers: ``cuda.shfl_up_sync`` hands each lane the pair ``d`` lanes
+    below it (``d = 1, 2, 4, 8, 16``: a Hillis-Steele scan inside the warp, no shared memory
+    and no ``syncthreads``).
     Lane 31 of each warp stores the warp's total in shared memory, warp 0 scans those totals
     the same way, and each thread combines its warp's prefix with its own exclusive prefix.
 
@@ -467,8 +470,9 @@ def make_recurrence_shfl_kernel(dt, warps: int):
         i = cuda.threadIdx.x
         lane = i % WARP
         warp = i // WARP
-        chunk = cuda.blockIdx.x
-        c = cuda.blockIdx.y
+        chunks = (T + WARPS * WARP * K - 1) // (WARPS * WARP * K)  # 1-D grid, as above
+        chunk = cuda.blockIdx.x % chunks
+        c = cuda.blockIdx.x // chunks
         s0 = chunk * (WARPS * WARP * K) + i * K
         s1 = min(s0 + K, T)
         A = dt(1)
@@ -574,7 +578,29 @@ def kernel(name: str, dtype, *sizes: int):
     if name not in KERNELS:
         raise ValueError(f"kernel name must be one of {sorted(KERNELS)}; got {name!r}")
     sizes = tuple(int(s) for s in sizes) or KERNELS[name][1]
+    _check_sizes(name, sizes)
     return _compiled(name, np.dtype(dtype).name, sizes)
+
+
+def _threads_per_block(name: str, sizes: tuple) -> int:
+    if name == "hillis_steele":
+        return sizes[0]
+    if name == "linear_recurrence":
+        return sizes[0] * sizes[1]
+    if name == "linear_recurrence_shfl":
+        return WARP * sizes[0]
+    return sizes[0] // 2  # the Blelloch tiles and the uniform add: two elements a thread
+
+
+def _check_sizes(name: str, sizes: tuple) -> None:
+    """Refuse, on every machine, sizes a real GPU rejects (the simulator would run them)."""
+    pow2 = all(v >= 1 and v & (v - 1) == 0 for v in sizes)
+    threads = _threads_per_block(name, sizes)
+    if (name != "linear_recurrence_shfl" and not pow2) or not 1 <= threads <= MAX_BLOCK_THREADS:
+        raise ValueError(
+            f"sizes of kernel {name!r} must be powers of two giving 1 to {MAX_BLOCK_THREADS} "
+            f"threads a block; got {sizes} ({threads} threads)"
+        )
 
 
 def _ptx_here(name: str, dtype_name: str, cc: tuple[int, int]) -> str:
@@ -772,8 +798,10 @@ class RecurrencePlan(NamedTuple):
         lanes: threads across channels in a block (``threadIdx.x``).
         steps: threads along time in a block (``threadIdx.y``), a power of two.
         K: consecutive time steps each thread owns.
-        chunks: time chunks (``gridDim.x``); ``chunk = steps * K`` steps each.
-        groups: channel groups (``gridDim.y``).
+        chunks: time chunks; ``chunk = steps * K`` steps each.
+        groups: channel groups. The grid is 1-D, ``chunks * groups`` blocks (``gridDim.y``
+            would cap the groups at 65535): block ``i`` is chunk ``i % chunks`` of group
+            ``i // chunks``.
     """
 
     lanes: int
@@ -819,7 +847,7 @@ def _recurrence_device(d_a, d_b, d_h0, d_h, reverse, variant, threads, K) -> int
     T, C = d_a.shape
     dtype = d_a.dtype
     if variant == "shfl":
-        warps = max(1, (threads or 256) // WARP)
+        warps = (threads or 256) // WARP
         if K is None:
             K = min(32, max(1, -(-T // (warps * WARP * max(1, 2048 // C)))))
         chunks, groups = -(-T // (warps * WARP * K)), C
@@ -828,9 +856,9 @@ def _recurrence_device(d_a, d_b, d_h0, d_h, reverse, variant, threads, K) -> int
         p = plan(T, C, threads=threads, K=K)
         K, chunks, groups = p.K, p.chunks, p.groups
         kern, block = kernel("linear_recurrence", dtype, p.lanes, p.steps), (p.lanes, p.steps)
-    if groups > 65535:
-        raise ValueError(f"C must give at most 65535 channel groups of a grid; got C={C}")
-    grid = (chunks, groups)
+    if chunks * groups > 2**31 - 1:
+        raise ValueError(f"T={T}, C={C} need more than 2**31 - 1 blocks; split the batch")
+    grid = chunks * groups
     if chunks == 1:  # one chunk starts from h0: no totals and no carries are needed
         kern[grid, block](d_a, d_b, d_h0, d_h, d_h, d_h, d_h, T, C, K, reverse, True)
         return 1
@@ -909,6 +937,8 @@ def linear_recurrence_shfl(
 
     Defined in chapter 3.
     """
+    if threads is not None and (threads % WARP or not WARP <= threads <= MAX_BLOCK_THREADS):
+        raise ValueError(f"threads must be a multiple of 32 from 32 to 1024; got {threads}")
     if _backends.cuda_simulator():
         raise RuntimeError(
             "linear_recurrence_shfl needs a CUDA GPU: the simulator has no warp shuffles "
