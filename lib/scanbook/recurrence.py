@@ -231,6 +231,8 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str
       (``h[T] = h0``), ``dh0 = a[T-1] * db[T-1]``.
 
     So one call of the same backend's recurrence computes it: no autodiff through the scan.
+    (The ``numba`` backend runs the same equations fused into a single loop,
+    :func:`scanbook.serial.linear_recurrence_vjp_numba`, to read memory once.)
     ``h0=None`` means zeros, and ``dh0`` is still returned (the gradient at a zero state).
 
     Derived in chapter 5.
@@ -253,6 +255,13 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str
     T = a.shape[0]
     if T == 0:
         return xp.zeros(a.shape, a.dtype), xp.zeros(a.shape, a.dtype), xp.zeros(batch, a.dtype)
+    if backend == "numba":  # the same equations, fused into one pass over memory
+        C = int(np.prod(batch, dtype=np.int64))
+        a2, h2, g2 = (_to_2d(x, kind, T, C) for x in (a, h, g))
+        da, db, dh0 = _serial.linear_recurrence_vjp_numba(
+            a2, _to_2d(h0, kind, 1, C)[0], h2, g2, bool(reverse)
+        )
+        return da.reshape(a.shape), db.reshape(a.shape), dh0.reshape(batch)
     one = xp.zeros((1,) + batch, dtype=a.dtype)
     if not reverse:
         a_next = xp.concatenate([a[1:], one])  # coefficient a[t+1]; the last never used

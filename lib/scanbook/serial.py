@@ -30,6 +30,7 @@ __all__ = [
     "linear_recurrence_loop",
     "linear_recurrence_numpy",
     "linear_recurrence_numba",
+    "linear_recurrence_vjp_numba",
 ]
 
 
@@ -143,3 +144,48 @@ def linear_recurrence_numba(a: np.ndarray, b: np.ndarray, h0: np.ndarray, revers
     h = np.empty_like(b)
     _numba_kernel()(a, b, h0, h, reverse)
     return h
+
+
+def _numba_vjp_kernel():
+    global _NUMBA_VJP_KERNEL
+    if _NUMBA_VJP_KERNEL is None:
+        from numba import njit
+
+        @njit(nogil=True)
+        def vjp(a, h0, h, g, da, db, reverse):
+            T, C = a.shape
+            lam = np.empty_like(h0)  # dL/dh[t], carried backwards through time
+            for step in range(T):
+                t = step if reverse else T - 1 - step
+                after = t - 1 if reverse else t + 1  # the step that followed t going forward
+                before = t + 1 if reverse else t - 1  # the step that preceded it
+                first = step == 0
+                last = step == T - 1  # the step before t is the initial state
+                for c in range(C):
+                    lam[c] = g[t, c] if first else g[t, c] + a[after, c] * lam[c]
+                    db[t, c] = lam[c]
+                    da[t, c] = lam[c] * (h0[c] if last else h[before, c])
+            return lam
+
+        _NUMBA_VJP_KERNEL = vjp
+    return _NUMBA_VJP_KERNEL
+
+
+_NUMBA_VJP_KERNEL = None
+
+
+def linear_recurrence_vjp_numba(a, h0, h, g, reverse: bool = False):
+    """The VJP of the recurrence in one fused pass: ``(da, db, dh0)`` (chapter 5's equations).
+
+    ``db`` is the reverse recurrence ``db[t] = g[t] + a[t+1] db[t+1]`` and ``da[t] = db[t] h[t-1]``
+    (mirrored for ``reverse``), computed in the same loop, so the pass reads ``a``, ``h``, ``g``
+    and writes ``da``, ``db``: 5 arrays against the forward pass's 3. Arguments are 2-D
+    ``(T, C)`` with ``T >= 1``, as for :func:`linear_recurrence_numba`.
+
+    Defined in chapter 5.
+    """
+    da = np.empty_like(a)
+    db = np.empty_like(a)
+    lam = _numba_vjp_kernel()(a, h0, h, g, da, db, reverse)
+    t0 = a.shape[0] - 1 if reverse else 0
+    return da, db, a[t0] * lam
