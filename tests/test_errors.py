@@ -1,5 +1,7 @@
 """Bad input gets a clear error naming the argument, what was expected and what was given."""
 
+import re
+
 import numpy as np
 import pytest
 import scanbook as sb
@@ -100,7 +102,58 @@ def test_scan_errors():
         sb.scan(ops.affine, (np.ones(3), np.ones(2)))
     with pytest.raises(ValueError, match="xs must have a leading"):
         sb.scan(ops.add, np.float64(1.0))
-    with pytest.raises(ValueError, match="n_chunks must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="n_chunks must be a positive integer or None; got 0"):
         algorithms.chunked(ops.add, np.ones(4), n_chunks=0)
     with pytest.raises(ValueError, match="trace is recorded by the parallel algorithms"):
         sb.scan(ops.add, np.ones(3), trace=algorithms.Trace())
+
+
+@pytest.mark.parametrize(
+    "bad, name",
+    [
+        ({"b": None}, "b must be an array of numbers; got NoneType"),
+        ({"h0": "abc"}, "h0 must be an array of numbers; got str"),
+        ({"h0": [1j, 2j, 3j]}, "h0 must be numbers of dtype float64"),
+        ({"b": [[1.0, 2.0, 3.0]] * 5 + [[1.0]]}, "b must be numbers of dtype float64 of one shape"),
+    ],
+)
+def test_unconvertible_inputs_name_the_argument(ab, bad, name):
+    a, b = ab
+    kwargs = {"a": a, "b": b, **bad}
+    with pytest.raises(TypeError, match=re.escape(name)):
+        sb.linear_recurrence(**kwargs)
+
+
+def test_vjp_reverse_must_be_bool(ab):
+    a, b = ab
+    h = sb.linear_recurrence(a, b)
+    with pytest.raises(TypeError, match="reverse must be True or False; got 'no'"):
+        sb.linear_recurrence_vjp(a, b, None, h, h, reverse="no")
+
+
+def test_jax_backend_refuses_float64_without_x64(ab):
+    import jax
+
+    a, b = ab
+    if jax.config.jax_enable_x64:  # pragma: no cover - the suite runs with x64 off
+        pytest.fail("this test expects JAX's default 32-bit mode")
+    with pytest.raises(TypeError, match="JAX computes in 32 bits unless x64 is enabled"):
+        sb.linear_recurrence(a, b, backend="jax")
+    h = sb.linear_recurrence(a.astype(np.float32), b.astype(np.float32), backend="jax")
+    assert h.dtype == np.float32
+
+
+def test_jax_arrays_to_a_host_backend_come_back_as_numpy(ab):
+    import jax.numpy as jnp
+
+    a, b = (jnp.asarray(x, dtype=jnp.float32) for x in ab)
+    h = sb.linear_recurrence(a, b, backend="numba")
+    assert isinstance(h, np.ndarray) and h.dtype == np.float32
+    np.testing.assert_allclose(h, sb.linear_recurrence(np.asarray(a), np.asarray(b)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_chunks", [0, -1, 2.5, "3", True])
+def test_chunked_checks_n_chunks_even_for_empty_input(n_chunks):
+    for n in (0, 5):
+        with pytest.raises(ValueError, match="n_chunks must be a positive integer or None"):
+            algorithms.chunked(ops.add, np.ones(n), n_chunks=n_chunks)

@@ -288,12 +288,13 @@ def test_matrix_diagonal_equals_scalar(x64):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"a": jnp.ones(3, jnp.int32), "b": jnp.ones(3)}, TypeError, "a must have a floating"),
+        ({"a": jnp.ones(3, jnp.int32), "b": jnp.ones(3)}, TypeError, "a must have dtype"),
         ({"a": jnp.ones(3), "b": jnp.ones(4)}, ValueError, "same shape"),
         ({"a": jnp.ones(()), "b": jnp.ones(())}, ValueError, "leading time axis"),
         ({"a": jnp.ones((3, 2)), "b": jnp.ones((3, 2)), "h0": jnp.ones(3)}, ValueError, "h0"),
         ({"a": jnp.ones(3), "b": jnp.ones(3), "reverse": 1}, TypeError, "reverse"),
-        ({"a": jnp.ones(3), "b": jnp.ones(3, jnp.bfloat16)}, TypeError, "same dtype"),
+        ({"a": jnp.ones(3), "b": jnp.ones(3, jnp.bfloat16)}, TypeError, "b must have dtype"),
+        ({"a": jnp.ones(3), "b": jnp.ones(3, jnp.complex64)}, TypeError, "same dtype"),
         ({"a": jnp.ones(3), "b": ["x", "y", "z"]}, TypeError, "b must be an array"),
     ],
 )
@@ -308,7 +309,7 @@ def test_errors(kwargs, error, match):
         ((jnp.ones((3, 2, 3)), jnp.ones((3, 2))), ValueError, "A must have shape"),
         ((jnp.ones((3, 2, 2)), jnp.ones((3, 3))), ValueError, "b must have shape"),
         ((jnp.ones((3, 2, 2)), jnp.ones((3, 2)), jnp.ones(3)), ValueError, "h0 must have"),
-        ((jnp.ones((3, 2, 2), jnp.int32), jnp.ones((3, 2))), TypeError, "A must have a floating"),
+        ((jnp.ones((3, 2, 2), jnp.int32), jnp.ones((3, 2))), TypeError, "A must have dtype"),
     ],
 )
 def test_matrix_errors(args, error, match):
@@ -366,3 +367,9 @@ def test_bench_grad_records(tmp_path):
     assert [r["backend"] for r in saved["records"]] == ["numpy", "numba"]
     with pytest.raises(ValueError, match="backends"):
         _bench_grad.run(4, 1, backends=["cuda"])
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_is_refused(dtype):
+    with pytest.raises(TypeError, match="a must have dtype float32, float64"):
+        sjax.linear_recurrence(jnp.ones((4, 2), dtype), jnp.ones((4, 2), dtype))

@@ -260,13 +260,14 @@ def chunked(
     applications are not counted.
     """
     n = _validate(op, xs)
+    if n_chunks is not None and (
+        isinstance(n_chunks, bool) or not isinstance(n_chunks, int | np.integer) or n_chunks < 1
+    ):
+        raise ValueError(f"n_chunks must be a positive integer or None; got {n_chunks!r}")
     xs = _as_elements(xs)
     if n == 0:
         return _ops.copy(xs)
-    p = default_chunks(n) if n_chunks is None else int(n_chunks)
-    if p < 1:
-        raise ValueError(f"n_chunks must be a positive integer; got {n_chunks!r}")
-    p = min(p, n)
+    p = min(default_chunks(n) if n_chunks is None else int(n_chunks), n)
     L = -(-n // p)
     m = p * L
     x = _ops.concat([_ops.copy(xs), op.identity(xs, m - n)]) if m > n else _ops.copy(xs)

@@ -204,13 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("gpu", help="GPU kernels against a device copy (needs a GPU)")
     sub.add_parser("grad", help="backward/forward time ratio of each backend")
     args = parser.parse_args(argv)
-    result = cpu_benchmark(
-        args.elements,
-        args.channels,
-        repeat=args.repeat,
-        dtype=args.dtype,
-        include_numpy=not args.no_numpy,
-    )
+    try:
+        result = cpu_benchmark(
+            args.elements,
+            args.channels,
+            repeat=args.repeat,
+            dtype=args.dtype,
+            include_numpy=not args.no_numpy,
+        )
+    except ValueError as err:
+        cpu.error(str(err))  # exits with status 2 and the usage line
     _print_table(result)
     if args.json:
         with open(args.json, "w") as f:

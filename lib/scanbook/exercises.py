@@ -322,7 +322,7 @@ def grade(
         head = f"✗ {name}: case {k} of {len(cases)} ({case.label}) failed"
         try:
             got = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any error in the reader's code is feedback
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the reader's errors are feedback
             msg = (
                 f"{head}\n  inputs:\n{inputs}\n"
                 f"  expected: {format_value(case.expected)}\n"

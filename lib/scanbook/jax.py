@@ -56,10 +56,13 @@ def _as_jax(name: str, x, like=None) -> jax.Array:
     return jnp.asarray(arr)
 
 
+_DTYPES = ("float32", "float64", "complex64", "complex128")
+
+
 def _check_dtype(name: str, x) -> None:
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
+    if np.dtype(x.dtype).name not in _DTYPES:
         raise TypeError(
-            f"{name} must have a floating dtype (float32, float64 or complex); got {x.dtype}"
+            f"{name} must have dtype float32, float64, complex64 or complex128; got {x.dtype}"
         )
 
 

@@ -123,12 +123,33 @@ def _as_array(name: str, x, kind: str, like=None):
     """Arrays pass through; Python numbers and lists become arrays (of ``like``'s dtype)."""
     if hasattr(x, "dtype") and hasattr(x, "shape"):
         return x
-    if like is None:
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
-        return _xp(kind).asarray(arr)
-    return _xp(kind).asarray(np.asarray(x, dtype=np.dtype(like.dtype)))
+    if x is None or isinstance(x, str | bytes | dict | set):
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
+    want = None if like is None else np.dtype(like.dtype)
+    try:
+        arr = np.asarray(x, dtype=want)
+    except (TypeError, ValueError) as err:
+        expected = "an array of numbers" if want is None else f"numbers of dtype {want}"
+        raise TypeError(f"{name} must be {expected} of one shape; got {x!r:.60} ({err})") from err
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
+    return _xp(kind).asarray(arr)
+
+
+def _check_jax_x64(name: str, x) -> None:
+    """JAX silently computes 64-bit inputs in 32 bits unless x64 is on: refuse instead."""
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        raise TypeError(
+            f"{name} has dtype {x.dtype}, but JAX computes in 32 bits unless x64 is enabled: "
+            "call jax.config.update('jax_enable_x64', True), or pass float32 arrays"
+        )
+
+
+def _check_reverse(reverse) -> None:
+    if not isinstance(reverse, bool | np.bool_):
+        raise TypeError(f"reverse must be True or False; got {reverse!r}")
 
 
 def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
@@ -143,10 +164,15 @@ def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
             f"got {_array_kind(a)} and {_array_kind(b)}"
         )
     backend = _choose_backend(backend, kind)
+    if kind == "jax" and _ARRAY_KIND[backend] == "numpy":  # a host backend chosen by name
+        a, b, kind = np.asarray(a), np.asarray(b), "numpy"
+        h0 = None if h0 is None else np.asarray(h0)
     _check_dtype(na, a, backend)
     _check_dtype(nb, b, backend)
     if a.dtype != b.dtype:
         raise TypeError(f"{na} and {nb} must have the same dtype; got {a.dtype} and {b.dtype}")
+    if backend == "jax" and np.dtype(a.dtype).name in ("float64", "complex128"):
+        _check_jax_x64(na, a)
     if a.ndim < 1:
         raise ValueError(f"{na} must have a leading time axis, shape (T, *batch); got shape ()")
     if tuple(a.shape) != tuple(b.shape):
@@ -195,17 +221,22 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, backend: str = "a
             :func:`scanbook.available_backends`.
 
     Returns:
-        ``h`` with the shape and dtype of ``b``. ``T = 0`` gives an empty ``(0, *batch)``
-        array; NaN and infinity in the inputs propagate as they would in the plain loop.
+        ``h`` with the shape and dtype of ``b``, as an array of the backend's kind (NumPy for
+        ``numpy``, ``numba`` and ``numba_cuda``; CuPy for ``cupy``; JAX for ``jax``).
+        ``T = 0`` gives an empty ``(0, *batch)`` array. NaN in the inputs propagates as in
+        the plain loop. Infinity does on the serial backends; the parallel ones (``numba_cuda``,
+        ``cupy``, ``jax``) reassociate the products, and where the loop computes
+        ``inf * (x + y)`` a scan may compute ``inf * x + inf * y``, which is NaN when the signs
+        differ.
 
     Raises:
         ValueError: a shape mismatch, an unknown or unavailable backend.
-        TypeError: a non-floating or mismatched dtype, or the wrong kind of array for the backend.
+        TypeError: a non-floating or mismatched dtype, the wrong kind of array for the backend,
+            or float64 for the ``jax`` backend while JAX's x64 mode is off.
 
     Derived in chapter 1 (as a scan over affine maps); backends in chapters 1, 3 and 4.
     """
-    if not isinstance(reverse, bool | np.bool_):
-        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
     T = a.shape[0]
     C = int(np.prod(batch, dtype=np.int64))
@@ -237,6 +268,7 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str
 
     Derived in chapter 5.
     """
+    _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
     for name, x in (("h", h), ("g", g)):
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
