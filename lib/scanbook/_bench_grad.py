@@ -30,7 +30,6 @@ them).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -43,6 +42,7 @@ import numpy as np
 import scanbook
 
 from . import backends as _backends
+from .bench import write_json
 
 __all__ = ["ALL", "run", "main"]
 
@@ -276,9 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             "scanbook": scanbook.__version__,
             "records": records,
         }
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 

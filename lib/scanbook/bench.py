@@ -30,7 +30,15 @@ import scanbook
 
 from . import serial as _serial
 
-__all__ = ["Timing", "time_fn", "time_interleaved", "cpu_benchmark", "bytes_per_element", "main"]
+__all__ = [
+    "Timing",
+    "time_fn",
+    "time_interleaved",
+    "cpu_benchmark",
+    "bytes_per_element",
+    "write_json",
+    "main",
+]
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,13 @@ def cpu_benchmark(
     }
 
 
+def write_json(path: str, result: dict) -> None:
+    """Write a benchmark result to ``path`` (indented JSON) and say so."""
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {path}")
+
+
 def _print_table(result: dict) -> None:
     print(
         f"{result['n_elements']:,} {result['dtype']} elements as (T={result['T']:,}, "
@@ -216,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu.error(str(err))  # exits with status 2 and the usage line
     _print_table(result)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 
