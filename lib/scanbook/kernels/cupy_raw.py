@@ -54,7 +54,8 @@ THREE_PHASE_WARPS = 32  # warps a block in the three-phase kernel (1024 threads,
 THREE_PHASE_BLOCKS_PER_SM = 2  # as in the paper
 SINGLE_PASS_BLOCK = 256  # threads a tile in single_pass.cu (SP_BLOCK)
 SERIAL_CHANNELS_PER_SM = 256  # "auto" uses the serial kernel from this many channels an SM
-COMPILE_OPTIONS = ("-std=c++17",)  # no --use_fast_math: these kernels must be exact
+# no --use_fast_math: these kernels must be exact; SP_BLOCK sizes single_pass.cu's shared arrays
+COMPILE_OPTIONS = ("-std=c++17", f"-DSP_BLOCK={SINGLE_PASS_BLOCK}")
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -560,8 +561,8 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
             (grid,), (threads,), (a, b, h0, h, np.int64(T), np.int64(C), rev)
         )
     elif method == "three_phase":
-        W = THREE_PHASE_WARPS
         nb = three_phase_blocks(T, n_sm)
+        W = max(1, min(THREE_PHASE_WARPS, -(-T // nb)))  # no warps without a step (short T)
         scratch = cp.empty((2, nb * (W + 1) * C), a.dtype)  # P and R, from the memory pool
         P, R = scratch[0], scratch[1]
         args = (np.int64(T), np.int64(C), rev)
@@ -609,7 +610,17 @@ def stream_add(a, b, out=None):
     _check_device_array(cp, "b", b)
     if not (a.flags.c_contiguous and b.flags.c_contiguous) or a.shape != b.shape:
         raise ValueError("a and b must be C-contiguous arrays of one shape")
-    out = cp.empty_like(a) if out is None else out
+    if b.dtype != a.dtype or np.dtype(a.dtype) not in _SUFFIX:
+        raise TypeError(f"a and b must both be float32 or float64; got {a.dtype} and {b.dtype}")
+    if out is None:
+        out = cp.empty_like(a)
+    else:
+        _check_device_array(cp, "out", out)
+        if out.shape != a.shape or out.dtype != a.dtype or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out must be a C-contiguous {a.dtype} array of shape {a.shape}; "
+                f"got {out.dtype} {out.shape}"
+            )
     n = a.size
     vec_ok = all(x.data.ptr % 16 == 0 for x in (a, b, out))
     n_sm = _n_sm(a.device.id)

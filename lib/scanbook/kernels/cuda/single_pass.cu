@@ -39,6 +39,7 @@
 #ifndef SP_BLOCK
 #define SP_BLOCK 256  // threads a tile; the host's SINGLE_PASS_BLOCK must agree
 #endif
+static_assert(SP_BLOCK % 32 == 0 && SP_BLOCK >= 32 && SP_BLOCK <= 1024, "SP_BLOCK: whole warps");
 #define SP_WARPS (SP_BLOCK / 32)
 #define FULL_MASK 0xffffffffu
 
@@ -226,6 +227,9 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                     }
                 }
                 __threadfence();
+                // A ballot is no memory barrier: __syncwarp orders one lane's sight of flag 2
+                // before its siblings' reads of inc_h below.
+                __syncwarp();
                 const unsigned incl = __ballot_sync(FULL_MASK, f == 2);
                 const int pstar = incl ? (__ffs(incl) - 1) / CG : WIN;
                 T ea = T(1), eb = T(0), s = T(0);

@@ -140,7 +140,7 @@ __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b
 }
 
 #define THREE_PHASE_KERNELS(T, SUFFIX)                                                        \
-    extern "C" __global__ void three_phase_reduce_##SUFFIX(                                   \
+    extern "C" __global__ void __launch_bounds__(1024) three_phase_reduce_##SUFFIX(                                   \
         const T* a, const T* b, T* P, T* R, long long n_steps, long long n_channels,          \
         int reverse) {                                                                        \
         reduce_phase<T>(a, b, P, R, n_steps, n_channels, reverse);                            \
@@ -150,7 +150,7 @@ __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b
         int n_warps) {                                                                        \
         block_scan_phase<T>(h0, P, R, n_channels, n_blocks, n_warps);                         \
     }                                                                                         \
-    extern "C" __global__ void three_phase_downsweep_##SUFFIX(                                \
+    extern "C" __global__ void __launch_bounds__(1024) three_phase_downsweep_##SUFFIX(                                \
         const T* a, const T* b, const T* P, T* R, T* h, long long n_steps,                    \
         long long n_channels, int reverse) {                                                  \
         downsweep_phase<T>(a, b, P, R, h, n_steps, n_channels, reverse);                      \
