@@ -37,8 +37,8 @@ class Level:
     """One parallel step: every pair in it is combined at the same time.
 
     Attributes:
-        phase: which part of the algorithm (``"sweep"``, ``"up-sweep"``, ``"down-sweep"``,
-            ``"reduce"``, ``"carry"``, ``"scan"``, ``"shift"``).
+        phase: which part of the algorithm (``"sweep"``, ``"up-sweep"``, ``"clear-root"``,
+            ``"down-sweep"``, ``"reduce"``, ``"carry"``, ``"scan"``).
         pairs: ``(src, dst)`` position pairs. For ``kind == "combine"`` the step is
             ``x[dst] = x[src] ∘ x[dst]`` (``src`` earlier); for ``kind == "swap"`` (Blelloch's
             down-sweep) it is ``x[src], x[dst] = x[dst], x[dst] ∘ x[src]``.
@@ -256,8 +256,8 @@ def chunked(
 
     Work about ``2n + p``, depth about ``2n/p + p``. On a GPU each chunk is read twice but
     from contiguous memory by one worker, and only ``p`` values cross between workers, which
-    is why this shape suits GPUs (chapter 4). The last chunk is padded with identities; those
-    applications are not counted.
+    is why this shape suits GPUs (chapter 2, section 2.7; the kernels of chapters 3 and 4).
+    The last chunk is padded with identities; those applications are not counted.
     """
     n = _validate(op, xs)
     if n_chunks is not None and (

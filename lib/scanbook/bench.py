@@ -37,6 +37,7 @@ __all__ = [
     "cpu_benchmark",
     "bytes_per_element",
     "write_json",
+    "cpu_name",
     "main",
 ]
 
@@ -88,6 +89,18 @@ def time_interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {n: Timing(statistics.median(t), min(t), tuple(t)) for n, t in times.items()}
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), for labelling results."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def bytes_per_element(dtype=np.float32) -> int:
@@ -162,7 +175,7 @@ def cpu_benchmark(
     return {
         "benchmark": "cpu",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(),
+        "machine": cpu_name(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scanbook": scanbook.__version__,
