@@ -117,9 +117,10 @@ def _nvrtc_compile_cupy(src: str, name: str, options: list[str]) -> str:
 def compile_check(arch: str = "sm_90", *, options: tuple[str, ...] = COMPILE_OPTIONS) -> dict:
     """Compile every ``.cu`` file with NVRTC, on the CPU, and return ``{file: PTX text}``.
 
-    No GPU is needed: NVRTC is a library (``cuda.bindings.nvrtc`` from the ``cuda-bindings``
-    wheel, or CuPy's own binding when CuPy is installed). ``arch`` is ``"sm_90"`` (Hopper) or
-    any ``sm_XX``/``compute_XX``. A compile error raises ``RuntimeError`` with NVRTC's log.
+    No GPU is needed: NVRTC is a library (the ``nvidia-cuda-nvrtc`` wheel, called through
+    ``cuda.bindings.nvrtc``, or CuPy's own binding when CuPy is installed). ``arch`` is
+    ``"sm_90"`` (Hopper) or any ``sm_XX``/``compute_XX``. A compile error raises
+    ``RuntimeError`` with NVRTC's log.
     Defined in chapter 4.
     """
     if not isinstance(arch, str) or not re.fullmatch(r"(sm|compute)_\d+[a-z]?", arch):

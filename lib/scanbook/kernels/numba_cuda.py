@@ -355,8 +355,9 @@ def make_recurrence_kernel(dt, lanes: int, steps: int):
 
     A block has ``lanes`` threads across channels (``threadIdx.x``; neighbouring channels are
     neighbouring in memory, so a warp's loads coalesce) and ``steps`` threads along time
-    (``threadIdx.y``, a power of two). Block ``(chunk, group)`` owns ``steps * K`` time steps
-    of ``lanes`` channels; each thread owns ``K`` consecutive steps of one channel.
+    (``threadIdx.y``, a power of two). Block ``group * chunks + chunk`` of the 1-D grid owns
+    ``steps * K`` time steps of ``lanes`` channels; each thread owns ``K`` consecutive steps of
+    one channel.
 
     * Every thread composes its ``K`` maps ``h -> a h + b`` serially into one pair
       ``(A, B)``; the ``steps`` pairs of a channel are then scanned with Blelloch's up-sweep
@@ -919,11 +920,12 @@ def linear_recurrence(
     ``reverse=True`` computes ``h[t] = a[t] h[t+1] + b[t]`` with ``h[T] = h0``. NumPy inputs
     give a NumPy result; CUDA device arrays a device array (no copies to the host).
 
-    Three phases (Martin & Cundy's Algorithm 1) over a grid of (time chunk, channel group)
-    blocks, see :func:`make_recurrence_kernel`: (1) every block reduces its chunk to one pair
-    ``(A, B)``; (2) the chunk pairs are a linear recurrence ``T / chunk`` steps long, solved by
-    this same function (recursively) from ``h0``; (3) every block rescans its chunk from its
-    carry-in. ``threads`` (per block) and ``K`` (steps per thread) override :func:`plan`.
+    Three phases (Martin & Cundy's Algorithm 1) over a 1-D grid of ``chunks * groups`` blocks
+    (one a time chunk of a channel group), see :func:`make_recurrence_kernel`: (1) every block
+    reduces its chunk to one pair ``(A, B)``; (2) the chunk pairs are a linear recurrence
+    ``T / chunk`` steps long, solved by this same function (recursively) from ``h0``; (3) every
+    block rescans its chunk from its carry-in. ``threads`` (per block) and ``K`` (steps per
+    thread) override :func:`plan`.
 
     Defined in chapter 3.
     """

@@ -10,11 +10,11 @@
 // so each load of a warp is one coalesced line across channels.
 //
 // Fixed against the original kernel (linear_recurrence.cu of the paper's repository):
-//   * the multiprocessor count is not hard-coded (15 SMs of a K80): the host reads it from the
-//     device and chooses n_blocks = gridDim.x;
+//   * the multiprocessor count is not hard-coded (15 SMs, a Tesla K40): the host reads it from
+//     the device and chooses n_blocks = gridDim.x;
 //   * 64-bit indexing: t * n_channels + i is computed in long long, so T * C may pass 2^31;
 //   * the scratch buffer is passed in (from CuPy's memory pool) instead of a cudaMalloc and a
-//     cudaFree, each synchronising the device, on every call;
+//     cudaFree on every call (cudaFree synchronises the device; cudaMalloc may, too);
 //   * reverse direction (the backward pass of chapter 5) and the initial state h0 are
 //     arguments; h0 enters in phase 2, so phase 1 is the same for every block;
 //   * float and double, from one template, under extern "C" names RawModule can find.
@@ -139,21 +139,21 @@ __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b
     }
 }
 
-#define THREE_PHASE_KERNELS(T, SUFFIX)                                                        \
-    extern "C" __global__ void __launch_bounds__(1024) three_phase_reduce_##SUFFIX(                                   \
-        const T* a, const T* b, T* P, T* R, long long n_steps, long long n_channels,          \
-        int reverse) {                                                                        \
-        reduce_phase<T>(a, b, P, R, n_steps, n_channels, reverse);                            \
-    }                                                                                         \
-    extern "C" __global__ void three_phase_block_scan_##SUFFIX(                               \
-        const T* h0, const T* P, T* R, long long n_channels, long long n_blocks,              \
-        int n_warps) {                                                                        \
-        block_scan_phase<T>(h0, P, R, n_channels, n_blocks, n_warps);                         \
-    }                                                                                         \
-    extern "C" __global__ void __launch_bounds__(1024) three_phase_downsweep_##SUFFIX(                                \
-        const T* a, const T* b, const T* P, T* R, T* h, long long n_steps,                    \
-        long long n_channels, int reverse) {                                                  \
-        downsweep_phase<T>(a, b, P, R, h, n_steps, n_channels, reverse);                      \
+#define THREE_PHASE_KERNELS(T, SUFFIX)                                                  \
+    extern "C" __global__ void __launch_bounds__(1024) three_phase_reduce_##SUFFIX(     \
+        const T* a, const T* b, T* P, T* R, long long n_steps, long long n_channels,    \
+        int reverse) {                                                                  \
+        reduce_phase<T>(a, b, P, R, n_steps, n_channels, reverse);                      \
+    }                                                                                   \
+    extern "C" __global__ void three_phase_block_scan_##SUFFIX(                         \
+        const T* h0, const T* P, T* R, long long n_channels, long long n_blocks,        \
+        int n_warps) {                                                                  \
+        block_scan_phase<T>(h0, P, R, n_channels, n_blocks, n_warps);                   \
+    }                                                                                   \
+    extern "C" __global__ void __launch_bounds__(1024) three_phase_downsweep_##SUFFIX(  \
+        const T* a, const T* b, const T* P, T* R, T* h, long long n_steps,              \
+        long long n_channels, int reverse) {                                            \
+        downsweep_phase<T>(a, b, P, R, h, n_steps, n_channels, reverse);                \
     }
 
 THREE_PHASE_KERNELS(float, f32)
