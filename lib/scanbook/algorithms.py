@@ -27,7 +27,7 @@ import numpy as np
 
 from . import ops as _ops
 from . import serial as _serial
-from .ops import Operator
+from .ops import Elements, Operator
 
 __all__ = ["Level", "Trace", "hillis_steele", "blelloch", "chunked", "scan", "ALGORITHMS"]
 
@@ -155,7 +155,9 @@ def _as_elements(xs):
 # -- Hillis & Steele -----------------------------------------------------------------------
 
 
-def hillis_steele(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None = None):
+def hillis_steele(
+    op: Operator, xs: Elements, *, exclusive: bool = False, trace: Trace | None = None
+) -> Elements:
     """Hillis & Steele (1986): at level ``k`` every position ``i >= 2^k`` adds in ``i - 2^k``.
 
     ``ceil(log2 n)`` levels; level ``k`` does ``n - 2^k`` applications, so the work is
@@ -178,7 +180,9 @@ def hillis_steele(op: Operator, xs, *, exclusive: bool = False, trace: Trace | N
 # -- Blelloch ------------------------------------------------------------------------------
 
 
-def blelloch(op: Operator, xs, *, exclusive: bool = False, trace: Trace | None = None):
+def blelloch(
+    op: Operator, xs: Elements, *, exclusive: bool = False, trace: Trace | None = None
+) -> Elements:
     """Blelloch (1990): the work-efficient scan, an up-sweep (reduce) then a down-sweep.
 
     The input is padded with identity elements to a power of two ``m``. The up-sweep builds
@@ -239,12 +243,12 @@ def default_chunks(n: int) -> int:
 
 def chunked(
     op: Operator,
-    xs,
+    xs: Elements,
     *,
     exclusive: bool = False,
     n_chunks: int | None = None,
     trace: Trace | None = None,
-):
+) -> Elements:
     """The three-phase scan of Martin & Cundy (2018), Algorithm 1, on ``p = n_chunks`` processors.
 
     1. **reduce**: each processor reduces its own contiguous chunk of ``L = ceil(n / p)``
@@ -326,7 +330,14 @@ ALGORITHMS = {
 }
 
 
-def scan(op: Operator, xs, *, algorithm: str = "serial", exclusive: bool = False, trace=None):
+def scan(
+    op: Operator,
+    xs: Elements,
+    *,
+    algorithm: str = "serial",
+    exclusive: bool = False,
+    trace: Trace | None = None,
+) -> Elements:
     """Scan ``xs`` with operator ``op`` using the named algorithm.
 
     Args:

@@ -16,13 +16,16 @@ reshaping and the empty cases once, for all of them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import backends as _backends
 from . import serial as _serial
 
-__all__ = ["linear_recurrence", "linear_recurrence_vjp", "BACKENDS"]
+__all__ = ["linear_recurrence", "linear_recurrence_vjp", "BACKENDS", "Array"]
+
+Array = Any  # a NumPy, CuPy or JAX array (or, for NumPy backends, anything np.asarray takes)
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 _COMPLEX_DTYPES = (np.complex64, np.complex128)
@@ -208,7 +211,9 @@ def _to_2d(x, kind, T, C):
     return x
 
 
-def linear_recurrence(a, b, h0=None, *, reverse: bool = False, backend: str = "auto"):
+def linear_recurrence(
+    a: Array, b: Array, h0: Array | None = None, *, reverse: bool = False, backend: str = "auto"
+) -> Array:
     """Compute ``h[t] = a[t] * h[t-1] + b[t]`` for all ``t`` (a first-order linear recurrence).
 
     Args:
@@ -250,7 +255,16 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, backend: str = "a
     return h.reshape(tuple(a.shape))
 
 
-def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False, backend: str = "auto"):
+def linear_recurrence_vjp(
+    a: Array,
+    b: Array,
+    h0: Array | None,
+    h: Array,
+    g: Array,
+    *,
+    reverse: bool = False,
+    backend: str = "auto",
+) -> tuple[Array, Array, Array]:
     """Gradients of a loss through ``h = linear_recurrence(a, b, h0, reverse=reverse)``.
 
     Given ``g = dL/dh`` (shape of ``h``), returns ``(da, db, dh0)``. The gradient is itself a

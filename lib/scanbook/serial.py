@@ -56,7 +56,7 @@ def scan_loop(combine, xs: Sequence, identity=None, *, exclusive: bool = False) 
     return out
 
 
-def scan(op: _ops.Operator, xs, *, exclusive: bool = False):
+def scan(op: _ops.Operator, xs: _ops.Elements, *, exclusive: bool = False) -> _ops.Elements:
     """Serial scan of element sequence ``xs`` with operator ``op`` (see :mod:`scanbook.ops`).
 
     One operator application per element: work ``n - 1``, depth ``n - 1``.
@@ -89,7 +89,9 @@ def linear_recurrence_loop(a: Sequence[float], b: Sequence[float], h0: float = 0
     return out
 
 
-def linear_recurrence_numpy(a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False):
+def linear_recurrence_numpy(
+    a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False
+) -> np.ndarray:
     """Serial recurrence over time; each step is one NumPy operation over all channels.
 
     ``a``, ``b``: shape ``(T, C)``; ``h0``: shape ``(C,)``. Forward: ``h[t] = a[t] h[t-1] + b[t]``
@@ -135,7 +137,9 @@ def _numba_kernel():
 _NUMBA_KERNEL = None
 
 
-def linear_recurrence_numba(a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False):
+def linear_recurrence_numba(
+    a: np.ndarray, b: np.ndarray, h0: np.ndarray, reverse: bool = False
+) -> np.ndarray:
     """The serial recurrence compiled with Numba ``@njit``: the fast CPU reference.
 
     Same arguments as :func:`linear_recurrence_numpy`. The inner loop runs over channels,
@@ -174,7 +178,9 @@ def _numba_vjp_kernel():
 _NUMBA_VJP_KERNEL = None
 
 
-def linear_recurrence_vjp_numba(a, h0, h, g, reverse: bool = False):
+def linear_recurrence_vjp_numba(
+    a: np.ndarray, h0: np.ndarray, h: np.ndarray, g: np.ndarray, reverse: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The VJP of the recurrence in one fused pass: ``(da, db, dh0)`` (chapter 5's equations).
 
     ``db`` is the reverse recurrence ``db[t] = g[t] + a[t+1] db[t+1]`` and ``da[t] = db[t] h[t-1]``
