@@ -42,7 +42,7 @@ import numpy as np
 import scanbook
 
 from . import backends as _backends
-from .bench import write_json
+from .bench import cpu_name, write_json
 
 __all__ = ["ALL", "run", "main"]
 
@@ -80,7 +80,7 @@ def _inputs(T: int, C: int, dtype, seed: int = 0):
 
 
 def _cpu_name() -> str:
-    return f"CPU ({platform.processor() or platform.machine()})"
+    return f"CPU ({cpu_name()})"
 
 
 def _device_name() -> str:

@@ -158,17 +158,22 @@ def _numba_vjp_kernel():
         @njit(nogil=True)
         def vjp(a, h0, h, g, da, db, reverse):
             T, C = a.shape
-            lam = np.empty_like(h0)  # dL/dh[t], carried backwards through time
+            lam = g[0 if reverse else T - 1].copy()  # dL/dh[t], carried back in time
             for step in range(T):
                 t = step if reverse else T - 1 - step
-                after = t - 1 if reverse else t + 1  # the step that followed t going forward
-                before = t + 1 if reverse else t - 1  # the step that preceded it
-                first = step == 0
-                last = step == T - 1  # the step before t is the initial state
-                for c in range(C):
-                    lam[c] = g[t, c] if first else g[t, c] + a[after, c] * lam[c]
-                    db[t, c] = lam[c]
-                    da[t, c] = lam[c] * (h0[c] if last else h[before, c])
+                if step > 0:  # add what flows back from the step that followed t
+                    after = t - 1 if reverse else t + 1
+                    for c in range(C):
+                        lam[c] = g[t, c] + a[after, c] * lam[c]
+                if step < T - 1:  # h[t] was computed from its neighbour h[before]
+                    before = t + 1 if reverse else t - 1
+                    for c in range(C):  # branch-free inner loops vectorise
+                        db[t, c] = lam[c]
+                        da[t, c] = lam[c] * h[before, c]
+                else:  # ... or, at the first step, from h0
+                    for c in range(C):
+                        db[t, c] = lam[c]
+                        da[t, c] = lam[c] * h0[c]
             return lam
 
         _NUMBA_VJP_KERNEL = vjp
