@@ -3,6 +3,8 @@
 #   make book       install (into .venv) and build the site into _build/html, executing every chapter
 #   make test       install and run every test: lint, library, notebooks (nbval), the book build
 #   make gpu-check  on a machine with an NVIDIA GPU: real-kernel tests, then the GPU benchmarks
+#   make gpu-check-preinstalled   the same with the machine's own python3 (CuPy, JAX, Numba CUDA
+#                   already installed), for GPU machines that cannot reach a package registry
 #
 # Needs only python3 (3.11+), make and a C compiler. Everything else comes from the lock files.
 
@@ -15,10 +17,10 @@ GPU_LOCK := requirements-gpu.lock
 STAMP    := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test gpu-check lint unit notebooks site venv venv-gpu assets clean help
+.PHONY: book test gpu-check gpu-check-preinstalled lint venv venv-gpu assets clean help
 
 help:
-	@sed -n '3,7p' Makefile
+	@sed -n '3,9p' Makefile
 
 # -- environment -------------------------------------------------------------------------------
 $(STAMP): $(LOCK) pyproject.toml
@@ -62,6 +64,15 @@ gpu-check: venv-gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
 	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
+
+# The library from lib/ on the machine's python3: the kernel, gradient and API tests (the site,
+# widget and repository tests need the book's own stack), then both GPU benchmarks.
+GPU_TESTS := tests/test_core.py tests/test_errors.py tests/test_numba_cuda.py \
+             tests/test_cupy_raw.py tests/test_jax.py tests/test_vjp.py
+gpu-check-preinstalled:
+	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m pytest $(GPU_TESTS) -q
+	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench gpu
+	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --json benchmarks/results/grad-$$(SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
 
 clean:
 	rm -rf _build
