@@ -157,3 +157,11 @@ def test_chunked_checks_n_chunks_even_for_empty_input(n_chunks):
     for n in (0, 5):
         with pytest.raises(ValueError, match="n_chunks must be a positive integer or None"):
             algorithms.chunked(ops.add, np.ones(n), n_chunks=n_chunks)
+
+
+def test_planned_modules_say_so():
+    assert not hasattr(sb, "models")
+    with pytest.raises(AttributeError, match="chapter 9, which is not written yet"):
+        sb.deer  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        sb.nonsense  # noqa: B018
