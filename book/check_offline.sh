@@ -13,7 +13,9 @@
 # 127.0.0.1 unresolvable, and writes OUTDIR/<page>.png (1280x2000) and OUTDIR/<page>.html
 # (the DOM after scripts ran). It then reports, per page, how many formulas MathJax typeset
 # and how many widgets were drawn, and exits 1 when a page with math shows none typeset, or
-# a page with widget state shows no widget. Look at the PNGs too.
+# a page with widget state shows no widget. With node installed it also drives chapter 2's
+# scan-tree explorer (book/check_explorer.mjs): moving its slider and pressing Play must change
+# the frame shown. Look at the PNGs too.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,6 +122,13 @@ EOF
     fi
     printf '%-40s %8s %8s %8s %8s  %s\n' "$page" "$math" "$typeset" "$widgets" "$drawn" "$verdict"
 done
+explorer="chapters/02_parallel_scans.html"
+if [[ -f "$site/$explorer" ]] && command -v node >/dev/null; then
+    # the scan-tree explorer must respond to its slider and Play button with no kernel
+    echo "explorer on $explorer:"
+    node --experimental-websocket --no-warnings "$root/book/check_explorer.mjs" "$browser" \
+        "http://127.0.0.1:$port/$explorer" "$out/explorer.png" || status=1
+fi
 echo "screenshots and DOM dumps: $out"
 missing="$(grep '" 404 -' "$out/http.log" | grep -v favicon.ico | sed 's/.*"GET \([^ ]*\).*/  \1/' |
     sort -u || true)"
