@@ -167,6 +167,22 @@ def test_hillis_steele_work_and_depth(n):
     assert trace.work == sum(n - 2**k for k in range(levels))
 
 
+@given(
+    n=st.integers(0, 120),
+    n_chunks=st.sampled_from([1, 2, 3, 7, 10**6]),
+    seed=st.integers(0, 2**31),
+    exclusive=st.booleans(),
+)
+def test_chunked_affine_with_any_chunk_count(n, n_chunks, seed, exclusive):
+    a = random_values(seed, n, 0.5, 1.1)
+    b = random_values(seed + 1, n)
+    _, got = algorithms.chunked(ops.affine, (a, b), n_chunks=n_chunks, exclusive=exclusive)
+    want = reference_recurrence(a, b)
+    if exclusive:
+        want = np.concatenate([[0.0], want[:-1]])[:n]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("n,p", [(16, 4), (100, 10), (101, 7), (5, 5), (9, 1)])
 def test_chunked_work_and_depth(n, p):
     trace = algorithms.Trace()
@@ -262,6 +278,17 @@ def test_empty_and_single_step(backend, rng):
     )
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_maximum_uses_the_dtype_minimum(algorithm, dtype):
+    x = np.array([-5, -3, -7, -2, -9], dtype=dtype)
+    excl = sb.scan(ops.maximum, x, algorithm=algorithm, exclusive=True)
+    assert excl[0] == np.iinfo(dtype).min and excl.dtype == dtype
+    np.testing.assert_array_equal(excl[1:], np.maximum.accumulate(x)[:-1])
+    incl = sb.scan(ops.maximum, x, algorithm=algorithm)
+    np.testing.assert_array_equal(incl, np.maximum.accumulate(x))
+
+
 def test_auto_backend_and_lists(rng):
     a = rng.uniform(0.2, 1, 6)
     b = rng.standard_normal(6)
@@ -269,6 +296,9 @@ def test_auto_backend_and_lists(rng):
         sb.linear_recurrence(a.tolist(), b.tolist(), 0.5), reference_recurrence(a, b, 0.5)
     )
     assert "numpy" in sb.available_backends() and "numba" in sb.available_backends()
+    from scanbook import recurrence
+
+    assert recurrence._choose_backend("auto", "numpy") == "numba"  # the fast CPU loop
 
 
 def test_non_contiguous_input(rng):

@@ -118,6 +118,11 @@ def test_three_phase_slices_tile_time(T, n_blocks, warps):
     assert all(r0[1] == r1[0] for r0, r1 in zip(flat, flat[1:], strict=False))
     sizes = [e - s for s, e in flat]
     assert min(sizes) >= 0
+    # divide_work of the .cu file: blocks and warps differ by at most one step, larger first
+    assert len(slices) == n_blocks and all(len(blk) == warps for blk in slices)
+    assert max(sizes) - min(sizes) <= 1
+    per_block = [blk[-1][1] - blk[0][0] for blk in slices]
+    assert per_block == sorted(per_block, reverse=True) and max(per_block) - min(per_block) <= 1
 
 
 def test_channel_group_and_choice():

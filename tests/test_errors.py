@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import scanbook as sb
+from conftest import reference_recurrence
 from scanbook import algorithms, ops
 
 
@@ -141,6 +142,7 @@ def test_jax_backend_refuses_float64_without_x64(ab):
         sb.linear_recurrence(a, b, backend="jax")
     h = sb.linear_recurrence(a.astype(np.float32), b.astype(np.float32), backend="jax")
     assert h.dtype == np.float32
+    np.testing.assert_allclose(h, reference_recurrence(a, b), rtol=1e-5, atol=1e-5)
 
 
 def test_jax_arrays_to_a_host_backend_come_back_as_numpy(ab):

@@ -263,7 +263,9 @@ def test_linear_recurrence_device_arrays(rng):
 )
 def test_plan_shapes(T, C, threads, K):
     p = nc.plan(T, C, threads=threads, K=K)
-    assert p.lanes * p.steps == (threads or p.lanes * p.steps)
+    gpu = sb.backends.has_gpu()
+    assert p.lanes * p.steps == (threads or (256 if gpu else 32))
+    assert p.lanes == min(32, p.lanes * p.steps, 1 << (C - 1).bit_length())
     assert p.steps & (p.steps - 1) == 0
     assert p.steps * p.K >= 2 and p.chunks * p.steps * p.K >= T > (p.chunks - 1) * p.steps * p.K
     assert p.groups * p.lanes >= C

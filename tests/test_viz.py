@@ -196,6 +196,8 @@ def test_work_depth_equals_the_traces(op):
                 op, viz._example(op, n, np.random.default_rng(1)), algorithm=name, trace=trace
             )
             assert (work, depth) == (trace.work, trace.depth)
+        # counted by wrapping the operator, independently of the trace
+        assert results[name]["counted"] == results[name]["work"]
     blelloch = results["blelloch"]
     for n, work in zip(ns, blelloch["work"], strict=True):
         if n & (n - 1) == 0:  # powers of two: exactly 2(n - 1)
