@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scanbook as sb
+from conftest import reference_recurrence
 from jax.test_util import check_grads
 from scanbook import jax as sjax
 
@@ -36,17 +37,6 @@ def _inputs(shape, dtype, seed=0, h0=True):
     return cast(a), cast(b), (cast(h) if h0 else None), (a, b, h)
 
 
-def _reference(a, b, h0, reverse):
-    """The float64 serial loop (scanbook.serial through the numpy backend)."""
-    return sb.linear_recurrence(
-        np.asarray(a, np.float64),
-        np.asarray(b, np.float64),
-        None if h0 is None else np.asarray(h0, np.float64),
-        reverse=reverse,
-        backend="numpy",
-    )
-
-
 def _tol(dtype):
     return {"rtol": 1e-4, "atol": 1e-4} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-10}
 
@@ -62,13 +52,15 @@ def test_forward_matches_serial(x64, dtype, shape, reverse, with_h0):
     a, b, h0, (a64, b64, h064) = _inputs(shape, dtype, seed=len(shape), h0=with_h0)
     h = sjax.linear_recurrence(a, b, h0, reverse=reverse)
     assert h.shape == shape and h.dtype == jnp.dtype(dtype)
-    np.testing.assert_allclose(np.asarray(h), _reference(a64, b64, h064, reverse), **_tol(dtype))
+    np.testing.assert_allclose(
+        np.asarray(h), reference_recurrence(a64, b64, h064, reverse), **_tol(dtype)
+    )
 
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_other_versions_match(x64, reverse):
     a, b, h0, (a64, b64, h064) = _inputs((37, 3), "float64", seed=3)
-    ref = _reference(a64, b64, h064, reverse)
+    ref = reference_recurrence(a64, b64, h064, reverse)
     for f in (sjax.linear_recurrence_autodiff, sjax.linear_recurrence_sequential):
         np.testing.assert_allclose(np.asarray(f(a, b, h0, reverse=reverse)), ref, rtol=1e-12)
     # the public dispatcher hands the original arrays to this module
@@ -97,7 +89,9 @@ def test_numpy_and_list_inputs():
     a = np.random.default_rng(5).uniform(0.6, 1.0, (4, 2)).astype(np.float32) * [1, -1]
     b = [[1.0, 2.0], [-0.5, 1.5], [2.0, -1.0], [0.25, 0.75]]
     h = sjax.linear_recurrence(a.astype(np.float32), b)
-    np.testing.assert_allclose(np.asarray(h), _reference(a, np.asarray(b), None, False), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(h), reference_recurrence(a, np.asarray(b), None, False), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -179,7 +173,7 @@ def test_vmap_and_jit(x64):
     h = batched(a, b, h0)
     for i in range(4):
         np.testing.assert_allclose(
-            np.asarray(h[i]), _reference(a[i], b[i], h0[i], True), rtol=1e-12
+            np.asarray(h[i]), reference_recurrence(a[i], b[i], h0[i], True), rtol=1e-12
         )
     check_grads(batched, (a, b, h0), order=1, modes=("rev",), eps=1e-5)  # jit + vmap
     gb = jax.vmap(jax.grad(lambda a, b: jnp.sum(sjax.linear_recurrence(a, b) ** 2), (0, 1)))(a, b)

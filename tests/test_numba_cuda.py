@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scanbook as sb
+from conftest import reference_recurrence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scanbook.kernels import numba_cuda as nc
@@ -26,12 +27,6 @@ def values(rng, shape, dtype=np.float64, low=0.5, high=1.5):
 
 def ref_scan(x, exclusive=False):
     return sb.serial.scan(sb.ops.add, np.asarray(x, dtype=np.float64), exclusive=exclusive)
-
-
-def ref_recurrence(a, b, h0, reverse=False):
-    f = np.float64
-    h0 = np.zeros(a.shape[1:], f) if h0 is None else h0
-    return sb.serial.linear_recurrence_numpy(a.astype(f), b.astype(f), h0.astype(f), reverse)
 
 
 def assert_close(got, expected, dtype):
@@ -203,7 +198,7 @@ def test_linear_recurrence_backend(rng, T, C, reverse, with_h0, dtype):
     h0 = h0 if with_h0 else None
     got = sb.linear_recurrence(a, b, h0, reverse=reverse, backend="numba_cuda")
     assert isinstance(got, np.ndarray) and got.dtype == dtype and got.shape == (T, C)
-    assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
+    assert_close(got, reference_recurrence(a, b, h0, reverse), dtype)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -217,7 +212,7 @@ def test_linear_recurrence_deep_recursion(rng, reverse):
         cuda.to_device(a), cuda.to_device(b), cuda.to_device(h0), d_h, reverse, "blelloch", 4, 2
     )
     assert depth == 4
-    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, h0, reverse), np.float64)
+    assert_close(d_h.copy_to_host(), reference_recurrence(a, b, h0, reverse), np.float64)
 
 
 def test_linear_recurrence_empty_and_batch_shapes(rng):
@@ -226,7 +221,9 @@ def test_linear_recurrence_empty_and_batch_shapes(rng):
     a, b = values(rng, (20, 2, 3), low=0.5, high=1.0), values(rng, (20, 2, 3))
     h0 = values(rng, (2, 3))
     got = sb.linear_recurrence(a, b, h0, backend="numba_cuda")
-    expected = ref_recurrence(a.reshape(20, 6), b.reshape(20, 6), h0.reshape(6)).reshape(20, 2, 3)
+    expected = reference_recurrence(a.reshape(20, 6), b.reshape(20, 6), h0.reshape(6)).reshape(
+        20, 2, 3
+    )
     assert got.shape == (20, 2, 3)
     assert_close(got, expected, np.float64)
 
@@ -243,7 +240,7 @@ def test_linear_recurrence_nan_stays_in_its_channel_and_later_steps(rng, reverse
     nan[later, c0] = True
     assert np.isnan(got[nan]).all()
     assert np.isfinite(got[~nan]).all()
-    expected = ref_recurrence(a, b, h0, reverse)
+    expected = reference_recurrence(a, b, h0, reverse)
     assert_close(got[~nan], expected[~nan], np.float64)
 
 
@@ -253,9 +250,9 @@ def test_linear_recurrence_device_arrays(rng):
     a, b, h0 = recurrence_inputs(rng, 50, 2, np.float32)
     d_h = nc.linear_recurrence(cuda.to_device(a), cuda.to_device(b), cuda.to_device(h0))
     assert not isinstance(d_h, np.ndarray)
-    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, h0), np.float32)
+    assert_close(d_h.copy_to_host(), reference_recurrence(a, b, h0), np.float32)
     d_h = nc.linear_recurrence(cuda.to_device(a), cuda.to_device(b), None, reverse=True)
-    assert_close(d_h.copy_to_host(), ref_recurrence(a, b, None, reverse=True), np.float32)
+    assert_close(d_h.copy_to_host(), reference_recurrence(a, b, None, reverse=True), np.float32)
 
 
 @pytest.mark.parametrize(
@@ -360,7 +357,7 @@ def test_ptx_function_matches_the_batch(all_ptx):
 def test_shfl_variant_on_gpu(rng, dtype, T, C, reverse):
     a, b, h0 = recurrence_inputs(rng, T, C, dtype)
     got = nc.linear_recurrence_shfl(a, b, h0, reverse=reverse)
-    assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
+    assert_close(got, reference_recurrence(a, b, h0, reverse), dtype)
 
 
 @pytest.mark.gpu
@@ -376,4 +373,4 @@ def test_kernels_at_full_size_on_gpu(rng, dtype):
     a, b, h0 = recurrence_inputs(rng, 1 << 20, 7, dtype)
     for reverse in (False, True):
         got = sb.linear_recurrence(a, b, h0, reverse=reverse, backend="numba_cuda")
-        assert_close(got, ref_recurrence(a, b, h0, reverse), dtype)
+        assert_close(got, reference_recurrence(a, b, h0, reverse), dtype)
