@@ -20,7 +20,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 __all__ = [
     "Profile",
@@ -101,7 +101,8 @@ def cuda_simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
-def _installed(module: str) -> bool:
+@cache
+def _installed(module: str) -> bool:  # asked on every linear_recurrence call: look once
     return importlib.util.find_spec(module) is not None
 
 
