@@ -28,3 +28,27 @@ def reference_recurrence(a, b, h0=None, reverse=False):
         carry = a[t] * carry + b[t]
         h[t] = carry
     return h
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """Pretend there is a GPU: ``cupy`` is :mod:`fake_gpu` (NumPy arrays, the book's CUDA C run
+    by g++ against a CPU emulation). For the host code of chapter 4 and the GPU benchmark."""
+    import shutil
+
+    import fake_gpu as fg
+    from scanbook import backends
+    from scanbook.kernels import cupy_raw
+
+    if shutil.which("g++") is None:
+        pytest.skip("the emulated GPU needs g++")
+    installed = backends._installed
+    monkeypatch.setitem(__import__("sys").modules, "cupy", fg)
+    monkeypatch.setattr(backends, "has_gpu", lambda: True)
+    monkeypatch.setattr(backends, "gpu_name", lambda: fg.NAME)
+    monkeypatch.setattr(backends, "_installed", lambda m: m == "cupy" or installed(m))
+    cupy_raw._module.cache_clear()
+    cupy_raw._n_sm.cache_clear()
+    yield fg
+    cupy_raw._module.cache_clear()
+    cupy_raw._n_sm.cache_clear()

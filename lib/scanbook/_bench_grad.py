@@ -46,7 +46,7 @@ from .bench import cpu_name, write_json
 
 __all__ = ["ALL", "run", "main"]
 
-ALL = ("numpy", "numba", "numba_cuda", "jax custom VJP", "jax autodiff")
+ALL = ("numpy", "numba", "numba_cuda", "cupy", "jax custom VJP", "jax autodiff")
 
 
 def _median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
@@ -98,6 +98,30 @@ def _host_record(backend: str, a, b, h0, g, repeat: int) -> dict:
     forward_s = _median_time(fwd, repeat)
     backward_s = _median_time(bwd, repeat)
     return {"forward_s": forward_s, "backward_s": backward_s}
+
+
+def _cupy_record(a, b, h0, g, repeat: int) -> dict:
+    """Forward and backward of the ``cupy`` backend on arrays already on the GPU, timed on the
+    device with CUDA events (as ``python -m scanbook.bench gpu`` times the kernels)."""
+    import cupy as cp
+
+    from ._bench_gpu import _time_device
+
+    a, b, h0, g = (cp.asarray(x) for x in (a, b, h0, g))
+    h = scanbook.linear_recurrence(a, b, h0, backend="cupy")
+
+    def fwd():
+        return scanbook.linear_recurrence(a, b, h0, backend="cupy")
+
+    def bwd():
+        return scanbook.linear_recurrence_vjp(a, b, h0, h, g, backend="cupy")
+
+    n = max(repeat, 20)
+    return {
+        "forward_s": _time_device(cp, fwd, warmup=2, repeat=n),
+        "backward_s": _time_device(cp, bwd, warmup=2, repeat=n),
+        "timing": "cuda events, arrays on the GPU",
+    }
 
 
 def _jax_record(name: str, a, b, h0, g, repeat: int) -> dict:
@@ -209,6 +233,8 @@ def run(
             )
         elif base == "jax":
             record.update(_jax_record(name, a, b, h0, g, repeat))
+        elif base == "cupy":
+            record.update(_cupy_record(a, b, h0, g, repeat))
         else:
             record.update(_host_record(name, a, b, h0, g, repeat))
         if "forward_s" in record:

@@ -585,7 +585,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
         n_tiles = n_groups * -(-T // L)
         if n_tiles >= 2**31:
             raise ValueError(f"too many tiles for one launch: {n_tiles} (T={T}, C={C})")
-        status = cp.zeros(n_tiles + 1, np.int32)  # flags, then the tile counter
+        status = cp.zeros(n_tiles + 1, np.int32)  # flags, then the tile counter (unsigned)
         values = cp.empty((3, n_tiles * CG), a.dtype)  # aggregate A, aggregate B, inclusive h
         vn = 16 // a.itemsize
         vec_ok = (
@@ -597,7 +597,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
             (
                 a, b, h0, h, np.int64(T), np.int64(C), np.int64(n_groups), rev,
                 np.int32(vec_ok), status[:n_tiles], values[0], values[1], values[2],
-                status[n_tiles:],
+                status[n_tiles:].view(np.uint32),  # the tile counter: unsigned int*
             ),
         )  # fmt: skip
     return h

@@ -1,0 +1,204 @@
+"""Chapter 4's host code and the GPU benchmark, run on an emulated GPU (``tests/fake_gpu.py``).
+
+The ``@pytest.mark.gpu`` tests need a real GPU, which this machine and CI do not have. These run
+everything above the kernels (``scanbook.kernels.cupy_raw.linear_recurrence``, the ``cupy``
+backend of ``scanbook.linear_recurrence`` and its gradient, ``python -m scanbook.bench gpu`` and
+``grad``) against the real ``.cu`` sources, executed on CPU threads, with launches checked for
+argument types, contiguity, launch bounds and out-of-bounds writes.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scanbook as sb
+from conftest import reference_recurrence
+from scanbook import _bench_gpu
+from scanbook.kernels import cupy_raw as cr
+
+RUNNER = Path(__file__).parent / "emulation" / "run_on_fake_gpu.py"
+SHAPES = [(1, 1), (2, 3), (33, 1), (257, 5), (1000, 64), (4099, 1), (4100, 1), (700, 33)]
+
+
+def inputs(rng, T, C, dtype):
+    a = rng.uniform(0.5, 1.0, (T, C)) * rng.choice([-1.0, 1.0], (T, C))
+    b = rng.standard_normal((T, C))
+    h0 = rng.standard_normal(C)
+    return a.astype(dtype), b.astype(dtype), h0.astype(dtype)
+
+
+def rel_err(got, want):
+    return float(np.max(np.abs(np.asarray(got, np.float64) - want) / (1 + np.abs(want))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["serial", "three_phase", "single_pass", "auto"])
+def test_kernels_through_the_host_code(fake_gpu, rng, method, dtype):
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for T, C in SHAPES:
+        for reverse in (False, True):
+            a, b, h0 = inputs(rng, T, C, dtype)
+            d = [fake_gpu.asarray(x) for x in (a, b, h0)]
+            h = cr.linear_recurrence(*d, method=method, reverse=reverse)
+            assert isinstance(h, fake_gpu.ndarray) and h.shape == (T, C) and h.dtype == dtype
+            want = reference_recurrence(a, b, h0, reverse=reverse)
+            assert rel_err(fake_gpu.asnumpy(h), want) <= tol, (method, T, C, reverse)
+
+
+def test_auto_picks_serial_with_many_channels(fake_gpu, rng):
+    n_sm = fake_gpu.N_SM
+    C = cr.serial_min_channels(n_sm)
+    assert cr.choose_method(3, C, n_sm) == "serial"
+    assert cr.choose_method(3, C - 1, n_sm) == "single_pass"
+    a, b, h0 = inputs(rng, 3, C, np.float32)
+    h = cr.linear_recurrence(*(fake_gpu.asarray(x) for x in (a, b, h0)))
+    assert rel_err(fake_gpu.asnumpy(h), reference_recurrence(a, b, h0)) <= 1e-5
+
+
+def test_misaligned_and_strided_inputs(fake_gpu, rng):
+    # C = 1 with pointers off the 16-byte grid: the kernel must take its scalar path
+    a, b, h0 = inputs(rng, 4097, 1, np.float32)
+    big_a = fake_gpu.asarray(np.concatenate([[1.5], a[:, 0]]).astype(np.float32))
+    big_b = fake_gpu.asarray(np.concatenate([[2.5], b[:, 0]]).astype(np.float32))
+    da, db = big_a[1:].reshape(-1, 1), big_b[1:].reshape(-1, 1)
+    assert da.data.ptr % 16 != 0
+    out = fake_gpu.full((4097, 1), np.nan, np.float32)
+    cr.linear_recurrence(da, db, fake_gpu.asarray(h0), method="single_pass", out=out)
+    assert rel_err(fake_gpu.asnumpy(out), reference_recurrence(a, b, h0)) <= 1e-4
+    # every second channel of a wider array: made contiguous before the launch
+    a, b, h0 = inputs(rng, 300, 8, np.float64)
+    d = cr.linear_recurrence(fake_gpu.asarray(a)[:, ::2], fake_gpu.asarray(b)[:, ::2],
+                             fake_gpu.asarray(h0[::2]), method="single_pass")  # fmt: skip
+    assert rel_err(fake_gpu.asnumpy(d), reference_recurrence(a[:, ::2], b[:, ::2], h0[::2])) < 1e-12
+
+
+def test_public_backend_gradient_and_batch_shapes(fake_gpu, rng):
+    assert "cupy" in sb.available_backends()
+    a, b, h0 = inputs(rng, 129, 6, np.float64)
+    a3, b3, h03 = a.reshape(129, 2, 3), b.reshape(129, 2, 3), h0.reshape(2, 3)
+    d = [fake_gpu.asarray(x) for x in (a3, b3, h03)]
+    for reverse in (False, True):
+        h = sb.linear_recurrence(*d, reverse=reverse)  # auto: cupy arrays -> the cupy backend
+        assert type(h).__module__ == "cupy" and h.shape == (129, 2, 3)
+        want = reference_recurrence(a3, b3, h03, reverse=reverse)
+        assert rel_err(fake_gpu.asnumpy(h), want) < 1e-12
+        g = rng.standard_normal(a3.shape)
+        grads = sb.linear_recurrence_vjp(*d, h, fake_gpu.asarray(g), reverse=reverse,
+                                         backend="cupy")  # fmt: skip
+        ref = sb.linear_recurrence_vjp(a3, b3, h03, want, g, reverse=reverse, backend="numpy")
+        for got, exp in zip(grads, ref, strict=True):
+            assert type(got).__module__ == "cupy"
+            assert rel_err(fake_gpu.asnumpy(got), exp) < 1e-12
+    empty = sb.linear_recurrence(fake_gpu.zeros((0, 4)), fake_gpu.zeros((0, 4)))
+    assert empty.shape == (0, 4)
+    with pytest.raises(TypeError, match="cupy arrays"):
+        sb.linear_recurrence(a, b, backend="cupy")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cr.linear_recurrence(fake_gpu.asarray(a.astype(np.float16)), fake_gpu.asarray(b))
+
+
+def test_nan_in_nan_out(fake_gpu, rng):
+    a, b, h0 = inputs(rng, 600, 3, np.float32)
+    b[100, 1] = np.nan
+    for method in ("serial", "three_phase", "single_pass"):
+        h = fake_gpu.asnumpy(cr.linear_recurrence(*(fake_gpu.asarray(x) for x in (a, b, h0)),
+                                                  method=method))  # fmt: skip
+        assert np.isnan(h[100:, 1]).all() and not np.isnan(h[:100]).any()
+        assert not np.isnan(h[:, [0, 2]]).any()
+
+
+def test_stream_add(fake_gpu, rng):
+    for n, dtype in ((1, np.float32), (1027, np.float32), (999, np.float64)):
+        x, y = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        out = cr.stream_add(fake_gpu.asarray(x), fake_gpu.asarray(y))
+        assert np.array_equal(fake_gpu.asnumpy(out), x + y)
+        # off the 16-byte grid: the scalar path
+        big = fake_gpu.asarray(np.concatenate([[0.0], x]).astype(dtype))
+        out = cr.stream_add(big[1:], fake_gpu.asarray(y))
+        assert np.array_equal(fake_gpu.asnumpy(out), x + y)
+
+
+def test_the_emulation_catches_launch_mistakes(fake_gpu, rng):
+    """What a GPU would silently get wrong is an error here (so the tests above mean something)."""
+    T, C = 100, 2
+    a, b, h0 = (fake_gpu.asarray(x) for x in inputs(rng, T, C, np.float32))
+    serial = cr._kernel("serial.cu", "serial_f32")
+    h = fake_gpu.empty((T, C), np.float32)
+    ok = (a, b, h0, h, np.int64(T), np.int64(C), np.int32(0))
+    serial((1,), (64,), ok)
+    with pytest.raises(TypeError, match="argument 6 is C type 'i'"):
+        serial((1,), (64,), ok[:6] + (0,))  # a Python int travels as long long
+    with pytest.raises(TypeError, match="argument 4 is C type 'q'"):
+        serial((1,), (64,), ok[:4] + (np.int32(T),) + ok[5:])
+    with pytest.raises(TypeError, match="points to 'f'"):
+        serial((1,), (64,), (a.astype(np.float64),) + ok[1:])
+    with pytest.raises(ValueError, match="non-contiguous"):
+        serial((1,), (64,), (fake_gpu.asarray(np.ones((T, 2 * C), np.float32))[:, ::2],) + ok[1:])
+    with pytest.raises(TypeError, match="takes 7 arguments"):
+        serial((1,), (64,), ok[:6])
+    single = cr._kernel("single_pass.cu", "single_pass_f32_cg1")
+    with pytest.raises(ValueError, match="launch bound: 256"):
+        single((1,), (512,), ())
+    with pytest.raises(AttributeError, match="no kernel"):
+        cr._module("serial.cu").get_function("serial_f16")
+    # one row short: the last row lands in the guard bytes (a longer overrun would corrupt the
+    # process's heap before it could be reported)
+    small = fake_gpu.empty((T - 1, C), np.float32)
+    with pytest.raises(AssertionError, match="out of bounds"):
+        serial((1,), (64,), ok[:3] + (small,) + ok[4:])
+
+
+def run_bench(tmp_path, *argv):
+    env = {**os.environ, "SCANBOOK_RESULTS_DIR": str(tmp_path / "results")}
+    env.pop("SCANBOOK_DEVICE", None)
+    out = subprocess.run([sys.executable, str(RUNNER), *argv], capture_output=True, text=True,
+                         env=env, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_gpu_benchmark_runs_end_to_end(tmp_path):
+    """``python -m scanbook.bench gpu`` on the emulated GPU: every record, checked outputs, and a
+    file that ``load_results`` reads back (the chapters' figures are drawn from it)."""
+    stdout = run_bench(tmp_path, "gpu", "--elements", "2048", "--repeat", "2", "--warmup", "1",
+                       "--skip-numba", "--table1-max-T", "256")  # fmt: skip
+    files = list((tmp_path / "results").glob("*.json"))
+    assert [f.name for f in files] == ["emulated-gpu-cpu-threads.json"], stdout
+    data = json.loads(files[0].read_text())
+    assert data["benchmark"] == "gpu" and data["multiprocessors"] == 4
+    assert {"date", "driver", "cupy", "compute_capability", "records"} <= set(data)
+    records = _bench_gpu.load_results(files[0])
+    targets = {(r["T"], r["channels"], r["dtype"]) for r in records if r["kernel"] == "copy"}
+    assert targets == {(32, 64, "float32"), (2048, 1, "float32"), (16, 64, "float64"),
+                       (1024, 1, "float64")}  # fmt: skip
+    for T, C, dt in targets:
+        mine = {r["kernel"]: r for r in records if (r["T"], r["channels"], r["dtype"]) == (T, C, dt)
+                and not r["kernel"].startswith(("table1", "crossover"))}  # fmt: skip
+        for k in ("copy", "stream_add (a+b->h)", "cupy_single_pass", "cupy_three_phase",
+                  "cupy_serial", "cupy_auto"):  # fmt: skip
+            assert mine[k]["gbps"] > 0 and mine[k]["pct_of_copy"] > 0, (k, T, C)
+            assert mine[k]["bytes"] == 3 * T * C * np.dtype(dt).itemsize
+        assert mine["copy"]["pct_of_copy"] == pytest.approx(100)
+        assert mine["cupy_auto"]["chose"] == "single_pass"
+        assert "pct_of_own_floor" in mine["cupy_three_phase"]
+        assert "error" in mine["jax_associative_scan"]  # JAX runs on the CPU here: recorded
+    table1 = [r for r in records if r["kernel"].startswith("table1_")]
+    assert {(r["T"], r["channels"]) for r in table1} == {(T, C) for T in (16, 256)
+                                                         for C in (4, 32, 128)}  # fmt: skip
+    assert all(r["speedup_vs_serial"] > 0 for r in table1)
+    assert any(r["kernel"].startswith("crossover_") for r in records)
+    assert _bench_gpu.load_results() == []  # SCANBOOK_RESULTS_DIR is not set in this process
+
+
+def test_gradient_benchmark_times_the_cupy_backend(tmp_path):
+    out = tmp_path / "grad.json"
+    run_bench(tmp_path, "grad", "--T", "300", "--channels", "3", "--repeat", "1",
+              "--backends", "numpy", "cupy", "--json", str(out))  # fmt: skip
+    records = {r["backend"]: r for r in json.loads(out.read_text())["records"]}
+    assert records["cupy"]["kernel"] == "cupy_grad"
+    assert records["cupy"]["device"] == "Emulated GPU (CPU threads)"
+    assert records["cupy"]["ratio"] > 0 and "cuda events" in records["cupy"]["timing"]
