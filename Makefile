@@ -59,6 +59,7 @@ test: $(STAMP) assets
 
 # On a GPU: every test with the real kernels (simulator off), then the benchmarks, whose JSON
 # results go to benchmarks/results/ (commit them: the chapters plot from those files).
+gpu-check: export XLA_PYTHON_CLIENT_PREALLOCATE = false
 gpu-check: venv-gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest tests --ignore=tests/test_site.py -x -q
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
@@ -69,6 +70,7 @@ gpu-check: venv-gpu
 # widget and repository tests need the book's own stack), then both GPU benchmarks.
 GPU_TESTS := tests/test_core.py tests/test_errors.py tests/test_numba_cuda.py \
              tests/test_cupy_raw.py tests/test_jax.py tests/test_vjp.py
+gpu-check-preinstalled: export XLA_PYTHON_CLIENT_PREALLOCATE = false
 gpu-check-preinstalled:
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m pytest $(GPU_TESTS) -q
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench gpu

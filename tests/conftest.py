@@ -2,7 +2,11 @@
 
 import os
 
-import numpy as np
+# On a GPU, JAX would take 75% of the device's memory when first used and starve the CuPy and
+# Numba tests that run after it in the same process.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import numpy as np  # noqa: E402
 import pytest
 import scanbook  # noqa: F401  (must precede any numba import)
 from hypothesis import settings

@@ -38,7 +38,10 @@ ENTRIES = {
         for sfx in ("f32", "f64")
     ],
     "single_pass.cu": [
-        f"single_pass_{sfx}_cg{cg}" for sfx in ("f32", "f64") for cg in (1, 2, 4, 8, 16, 32)
+        f"single_pass{vjp}_{sfx}_cg{cg}"
+        for vjp in ("", "_vjp")
+        for sfx in ("f32", "f64")
+        for cg in (1, 2, 4, 8, 16, 32)
     ],
 }
 
@@ -76,6 +79,10 @@ def test_single_pass_uses_shuffles_vector_loads_and_atomics(ptx_sm90):
     assert stats["single_pass_f32_cg1"]["atom"] >= 1  # the tile counter and the flags
     assert "ld.global.nc.v4.f32" in ptx_sm90["single_pass.cu"]  # float4 loads for C == 1
     assert "ld.global.nc.v2.f64" in ptx_sm90["single_pass.cu"]  # double2 loads
+    # the fused gradient: vector loads of a, g and h, vector stores of db and da
+    body = ptx_sm90["single_pass.cu"].split(".entry single_pass_vjp_f32_cg1(")[1]
+    body = body.split(".entry")[0]
+    assert body.count("ld.global.nc.v4.f32") >= 12 and body.count("st.global.v4.f32") >= 8
 
 
 def test_compiles_for_older_gpus_too():
@@ -311,6 +318,25 @@ def test_gpu_public_backend_and_non_contiguous_inputs(rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_fused_gradient(rng, dtype):
+    """The fused gradient kernel under real concurrency: many tiles, both directions."""
+    import cupy as cp
+
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    for T, C in [(1, 1), (4099, 1), ((1 << 20) + 3, 1), (1 << 20, 1), (100_003, 5), (999, 64)]:
+        a, b, h0 = inputs(rng, T, C, dtype)
+        g = rng.standard_normal((T, C)).astype(dtype)
+        for reverse in (False, True):
+            h = sb.serial.linear_recurrence_numpy(a, b, h0, reverse)
+            want = sb.linear_recurrence_vjp(a, b, h0, h, g, reverse=reverse, backend="numpy")
+            got = sb.linear_recurrence_vjp(*(cp.asarray(x) for x in (a, b, h0, h, g)),
+                                           reverse=reverse, backend="cupy")  # fmt: skip
+            for x, w in zip(got, want, strict=True):
+                np.testing.assert_allclose(cp.asnumpy(x), w, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
 def test_gpu_stream_add(rng):
     import cupy as cp
 
@@ -431,9 +457,10 @@ EMULATION_RUNNER = r"""
 #include "three_phase.cu"
 #include "single_pass.cu"
 
-template <int CG>
+template <int CG, bool GRAD = false>
 void run_single_pass(const DTYPE* a, const DTYPE* b, const DTYPE* h0, DTYPE* h, long long n,
-                     long long C, int reverse, unsigned seed) {
+                     long long C, int reverse, unsigned seed, const DTYPE* hf = nullptr,
+                     DTYPE* da = nullptr) {
     constexpr int ITEMS = ITEMSV;
     long long L = (SP_BLOCK / CG) * ITEMS;
     long long n_groups = (C + CG - 1) / CG;
@@ -448,9 +475,9 @@ void run_single_pass(const DTYPE* a, const DTYPE* b, const DTYPE* h0, DTYPE* h, 
     launch(
         n_tiles, SP_BLOCK,
         [&] {
-            single_pass_scan<DTYPE, CG, ITEMS>(a, b, h0, h, n, C, n_groups, reverse, vec_ok,
-                                               flags.data(), aa.data(), ab.data(), inc.data(),
-                                               counter);
+            single_pass_scan<DTYPE, CG, ITEMS, GRAD>(a, b, h0, h, n, C, n_groups, reverse,
+                                                     vec_ok, flags.data(), aa.data(), ab.data(),
+                                                     inc.data(), counter, hf, da);
         },
         [&](unsigned blk) {  // pretend, at random, that a finished tile is still looking back
             if ((long long)blk >= n_groups && (r2() & 1)) flags[blk] = 1;
@@ -492,7 +519,45 @@ int main() {
                 case 8: f = &run_single_pass<8>; break;
                 case 16: f = &run_single_pass<16>; break;
             }
-            f(a.data(), b.data(), h0.data(), h.data(), n, C, reverse, seed);
+            f(a.data(), b.data(), h0.data(), h.data(), n, C, reverse, seed, nullptr, nullptr);
+        } else if (kernel == "single_pass_vjp") {
+            // b plays g; hf = the forward states (direction `reverse`); the gradient's scan runs
+            // the other way. Compare db and da with a double loop, print the worse error.
+            std::vector<DTYPE> hf(n * C), da(n * C, NAN);
+            for (long long c = 0; c < C; ++c) {
+                double x = h0[c];
+                for (long long s = 0; s < n; ++s) {
+                    long long t = reverse ? n - 1 - s : s;
+                    x = (double)a[t * C + c] * x + (double)b[t * C + c];
+                    hf[t * C + c] = (DTYPE)x;
+                }
+            }
+            auto f = &run_single_pass<32, true>;
+            switch (p1) {
+                case 1: f = &run_single_pass<1, true>; break;
+                case 2: f = &run_single_pass<2, true>; break;
+                case 4: f = &run_single_pass<4, true>; break;
+                case 8: f = &run_single_pass<8, true>; break;
+                case 16: f = &run_single_pass<16, true>; break;
+            }
+            f(a.data(), b.data(), h0.data(), h.data(), n, C, !reverse, seed, hf.data(),
+              da.data());
+            double worst = 0;
+            for (long long c = 0; c < C; ++c) {
+                double db = 0;
+                auto mem = [&](long long s) { return (reverse ? s : n - 1 - s) * C + c; };
+                for (long long s = 0; s < n; ++s) {
+                    double decay = s > 0 ? (double)a[mem(s - 1)] : 0.0;
+                    db = decay * db + (double)b[mem(s)];
+                    double next = s + 1 < n ? (double)hf[mem(s + 1)] : (double)h0[c];
+                    double e1 = std::fabs((double)h[mem(s)] - db);
+                    double e2 = std::fabs((double)da[mem(s)] - db * next);
+                    if (!(e1 <= worst)) worst = e1;
+                    if (!(e2 <= worst)) worst = e2;
+                }
+            }
+            std::cout << worst << std::endl;
+            continue;
         }
         double worst = 0;
         for (long long c = 0; c < C; ++c) {
@@ -547,6 +612,8 @@ def test_kernel_source_runs_correctly_in_a_cpu_emulation(emulated, dtype):
             cases.append(("serial", T, C, reverse, 1, seed, 0, 0))
             cases.append(("three_phase", T, C, reverse, 1 - reverse, seed, 3, 4))
             cases.append(("single_pass", T, C, reverse, 1 - reverse, seed, cr.channel_group(C), 0))
+            cg = cr.channel_group(C)
+            cases.append(("single_pass_vjp", T, C, reverse, reverse, seed, cg, 0))
         cases.append(("three_phase", T, C, i % 2, 1, i, 2, 32))  # full 1024-thread blocks
     errors = run_emulated(emulated[dtype], cases)
     tol = 1e-12 if dtype == "double" else 2e-4

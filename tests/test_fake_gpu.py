@@ -202,3 +202,39 @@ def test_gradient_benchmark_times_the_cupy_backend(tmp_path):
     assert records["cupy"]["kernel"] == "cupy_grad"
     assert records["cupy"]["device"] == "Emulated GPU (CPU threads)"
     assert records["cupy"]["ratio"] > 0 and "cuda events" in records["cupy"]["timing"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_gradient_kernel(fake_gpu, rng, dtype):
+    """``cupy_raw.linear_recurrence_vjp``: one single-pass launch gives da, db and dh0."""
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    shapes = SHAPES + [(16, 1), (4096, 1), (300, 2), (129, 5)]  # vector path, tile edges, CG
+    for T, C in shapes:
+        for reverse in (False, True):
+            a, b, h0 = inputs(rng, T, C, dtype)
+            g = rng.standard_normal((T, C)).astype(dtype)
+            h = reference_recurrence(a, b, h0, reverse=reverse)
+            want = sb.linear_recurrence_vjp(a.astype(np.float64), b.astype(np.float64),
+                                            h0.astype(np.float64), h, g.astype(np.float64),
+                                            reverse=reverse, backend="numpy")  # fmt: skip
+            d = [fake_gpu.asarray(x) for x in (a, b, h0, h.astype(dtype), g)]
+            got = cr.linear_recurrence_vjp(*d, reverse=reverse)
+            for name, x, w in zip(("da", "db", "dh0"), got, want, strict=True):
+                assert isinstance(x, fake_gpu.ndarray) and x.dtype == dtype
+                assert rel_err(fake_gpu.asnumpy(x), w) <= tol, (name, T, C, reverse)
+    # h0=None, and C = 1 off the 16-byte grid (the scalar path of the same kernel)
+    a, b, h0 = inputs(rng, 4096, 1, dtype)
+    g = rng.standard_normal((4096, 1)).astype(dtype)
+    h = reference_recurrence(a, b)
+    want = sb.linear_recurrence_vjp(a, b, None, h.astype(dtype), g, backend="numpy")
+    shifted = [fake_gpu.asarray(np.concatenate([[7.0], x[:, 0]]).astype(dtype))[1:, None]
+               for x in (a, b, h.astype(dtype), g)]  # fmt: skip
+    assert shifted[0].data.ptr % 16 != 0
+    got = cr.linear_recurrence_vjp(shifted[0], shifted[1], None, shifted[2], shifted[3])
+    for x, w in zip(got, want, strict=True):
+        assert rel_err(fake_gpu.asnumpy(x), w) <= tol
+    with pytest.raises(TypeError, match="NumPy host array"):
+        cr.linear_recurrence_vjp(a, b, h0, h, g)
+    with pytest.raises(ValueError, match="g must have the shape"):
+        cr.linear_recurrence_vjp(*(fake_gpu.asarray(x) for x in (a, b, h0, h.astype(dtype))),
+                                 fake_gpu.asarray(g[:-1]))  # fmt: skip

@@ -277,7 +277,9 @@ def linear_recurrence_vjp(
 
     So one call of the same backend's recurrence computes it: no autodiff through the scan.
     (The ``numba`` backend runs the same equations fused into a single loop,
-    :func:`scanbook.serial.linear_recurrence_vjp_numba`, to read memory once.)
+    :func:`scanbook.serial.linear_recurrence_vjp_numba`, and the ``cupy`` backend into one
+    single-pass kernel, :func:`scanbook.kernels.cupy_raw.linear_recurrence_vjp`, to read
+    memory once.)
     ``h0=None`` means zeros, and ``dh0`` is still returned (the gradient at a zero state).
 
     Derived in chapter 5.
@@ -306,6 +308,15 @@ def linear_recurrence_vjp(
         a2, h2, g2 = (_to_2d(x, kind, T, C) for x in (a, h, g))
         da, db, dh0 = _serial.linear_recurrence_vjp_numba(
             a2, _to_2d(h0, kind, 1, C)[0], h2, g2, bool(reverse)
+        )
+        return da.reshape(a.shape), db.reshape(a.shape), dh0.reshape(batch)
+    if backend == "cupy":  # the same, fused into one single-pass kernel (chapter 4's)
+        from .kernels import cupy_raw
+
+        C = int(np.prod(batch, dtype=np.int64))
+        a2, b2, h2, g2 = (_to_2d(x, kind, T, C) for x in (a, b, h, g))
+        da, db, dh0 = cupy_raw.linear_recurrence_vjp(
+            a2, b2, _to_2d(h0, kind, 1, C)[0], h2, g2, reverse=bool(reverse)
         )
         return da.reshape(a.shape), db.reshape(a.shape), dh0.reshape(batch)
     one = xp.zeros((1,) + batch, dtype=a.dtype)

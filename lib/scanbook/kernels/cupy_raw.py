@@ -36,6 +36,7 @@ __all__ = [
     "choose_method",
     "compile_check",
     "linear_recurrence",
+    "linear_recurrence_vjp",
     "ptx_stats",
     "serial_min_channels",
     "single_pass_items",
@@ -577,30 +578,84 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
         _kernel("three_phase.cu", f"three_phase_downsweep_{sfx}")(
             (nb,), (32 * W,), (a, b, P, R, h, *args)
         )
-    else:  # single_pass
-        CG = channel_group(C)
-        items = single_pass_items(a.dtype)
-        L = SINGLE_PASS_BLOCK // CG * items
-        n_groups = -(-C // CG)
-        n_tiles = n_groups * -(-T // L)
-        if n_tiles >= 2**31:
-            raise ValueError(f"too many tiles for one launch: {n_tiles} (T={T}, C={C})")
-        status = cp.zeros(n_tiles + 1, np.int32)  # flags, then the tile counter (unsigned)
-        values = cp.empty((3, n_tiles * CG), a.dtype)  # aggregate A, aggregate B, inclusive h
-        vn = 16 // a.itemsize
-        vec_ok = (
-            C == 1 and all(x.data.ptr % 16 == 0 for x in (a, b, h)) and (not reverse or T % vn == 0)
-        )
-        _kernel("single_pass.cu", f"single_pass_{sfx}_cg{CG}")(
-            (n_tiles,),
-            (SINGLE_PASS_BLOCK,),
-            (
-                a, b, h0, h, np.int64(T), np.int64(C), np.int64(n_groups), rev,
-                np.int32(vec_ok), status[:n_tiles], values[0], values[1], values[2],
-                status[n_tiles:].view(np.uint32),  # the tile counter: unsigned int*
-            ),
-        )  # fmt: skip
+    else:
+        _single_pass(cp, a, b, h0, h, reverse=bool(reverse))
     return h
+
+
+def _single_pass(cp, a, b, h0, h, *, reverse: bool, grad=None) -> None:
+    """Launch ``single_pass.cu`` on contiguous ``(T, C)`` arrays; ``grad=(hf, da)`` runs the
+    fused gradient kernel (``b`` is then ``g`` and ``h`` receives ``db``)."""
+    T, C = (int(n) for n in a.shape)
+    CG = channel_group(C)
+    items = single_pass_items(a.dtype)
+    L = SINGLE_PASS_BLOCK // CG * items
+    n_groups = -(-C // CG)
+    n_tiles = n_groups * -(-T // L)
+    if n_tiles >= 2**31:
+        raise ValueError(f"too many tiles for one launch: {n_tiles} (T={T}, C={C})")
+    status = cp.zeros(n_tiles + 1, np.int32)  # flags, then the tile counter (unsigned)
+    values = cp.empty((3, n_tiles * CG), a.dtype)  # aggregate A, aggregate B, inclusive h
+    arrays = (a, b, h) if grad is None else (a, b, h, *grad)
+    vn = 16 // a.itemsize
+    vec_ok = C == 1 and all(x.data.ptr % 16 == 0 for x in arrays) and (not reverse or T % vn == 0)
+    sizes = (np.int64(T), np.int64(C), np.int64(n_groups), np.int32(1 if reverse else 0))
+    scratch = (
+        np.int32(vec_ok), status[:n_tiles], values[0], values[1], values[2],
+        status[n_tiles:].view(np.uint32),  # the tile counter: unsigned int*
+    )  # fmt: skip
+    sfx = _SUFFIX[np.dtype(a.dtype)]
+    if grad is None:
+        name, args = f"single_pass_{sfx}_cg{CG}", (a, b, h0, h, *sizes, *scratch)
+    else:
+        name, args = f"single_pass_vjp_{sfx}_cg{CG}", (a, b, h0, grad[0], h, grad[1])
+        args += (*sizes, *scratch)
+    _kernel("single_pass.cu", name)((n_tiles,), (SINGLE_PASS_BLOCK,), args)
+
+
+def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
+    """The gradient of :func:`linear_recurrence` in one fused pass: ``(da, db, dh0)``.
+
+    ``h`` is the forward result and ``g = dL/dh``. One launch of the single-pass kernel scans
+    ``db[t] = a[t+1] db[t+1] + g[t]`` (the other way for ``reverse``) and writes
+    ``da[t] = db[t] h[t-1]`` on the way out, reading ``a``, ``g``, ``h`` and writing ``da``,
+    ``db``: 20 bytes an element in float32, 5/3 of the forward pass's 12, where the unfused rule
+    of chapter 5 (shift ``a``, scan, shift ``h``, multiply) moves about 40. ``dh0`` is
+    ``a[0] db[0]`` (``a[T-1] db[T-1]`` for ``reverse``). CuPy arrays of shape ``(T, C)``;
+    ``h0`` may be None (zeros). Defined in chapter 5; the kernel is chapter 4's.
+    """
+    for name, x in (("a", a), ("b", b), ("h0", h0), ("h", h), ("g", g)):
+        if _is_host_array(x):
+            raise TypeError(
+                f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy "
+                "host array"
+            )
+    cp = _cupy()
+    for name, x in (("a", a), ("b", b), ("h", h), ("g", g)):
+        _check_device_array(cp, name, x)
+        if x.ndim != 2 or x.shape != a.shape or x.dtype != a.dtype:
+            raise ValueError(
+                f"{name} must have the shape and dtype of a, {a.shape} {a.dtype}; got "
+                f"{x.shape} {x.dtype}"
+            )
+    T, C = (int(n) for n in a.shape)
+    if h0 is None:
+        h0 = cp.zeros(C, a.dtype)
+    else:
+        _check_device_array(cp, "h0", h0)
+        if h0.shape != (C,) or h0.dtype != a.dtype:
+            raise ValueError(
+                f"h0 must have shape {(C,)} and dtype {a.dtype}; got {h0.shape} {h0.dtype}"
+            )
+    if not isinstance(reverse, bool | np.bool_):
+        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    da, db = cp.empty((T, C), a.dtype), cp.empty((T, C), a.dtype)
+    if T == 0 or C == 0:
+        return da, db, cp.zeros(C, a.dtype)
+    a, g, h, h0 = (cp.ascontiguousarray(x) for x in (a, g, h, h0))
+    _single_pass(cp, a, g, h0, db, reverse=not reverse, grad=(h, da))
+    last = T - 1 if reverse else 0
+    return da, db, a[last] * db[last]
 
 
 def stream_add(a, b, out=None):

@@ -102,12 +102,20 @@ __device__ __forceinline__ void store_vec(T* p, const T (&r)[ITEMS]) {
     }
 }
 
-template <typename T, int CG, int ITEMS>
+// GRAD = false: the forward scan, h = scan of (a, b) from h0.
+// GRAD = true: the fused gradient of chapter 5 in one pass. With `reverse` the direction of
+// the *gradient's* scan (the opposite of the forward pass's) and s its logical time:
+//   db[s] = a[s - 1] * db[s - 1] + g[s]   (a shifted by one step: b holds g; db[-1] = 0)
+//   da[s] = db[s] * hf[s + 1]             (hf: the forward states; hf[T] = h0, the forward h0)
+// h receives db. Reads a, g, hf; writes db, da: 20 bytes an element in float32, where the
+// unfused rule (shift a, scan, shift h, multiply) moves about 40.
+template <typename T, int CG, int ITEMS, bool GRAD>
 __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ b,
                                  const T* __restrict__ h0, T* __restrict__ h,
                                  long long n_steps, long long n_channels, long long n_groups,
                                  int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,
-                                 T* inc_h, unsigned int* counter) {
+                                 T* inc_h, unsigned int* counter, const T* __restrict__ hf,
+                                 T* __restrict__ da) {
     constexpr int WIN = 32 / CG;       // time segments per warp = look-back window
     constexpr int SEGS = SP_BLOCK / CG;  // time segments per tile
     constexpr int VN = Vec16<T>::n;
@@ -163,6 +171,25 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         }
     }
 
+    // memory index of logical step t of channel c (meaningful for live lanes, t < n_steps)
+    auto at = [&](long long t) { return (reverse ? n_steps - 1 - t : t) * n_channels + c; };
+    if (GRAD) {
+        // the decay of step s is a[s - 1]: shift the registers by one step; the first comes
+        // from the previous segment (lane - CG) or, at a warp's first segment, from memory
+        const T last = __shfl_up_sync(FULL_MASK, ra[ITEMS - 1], CG);
+        T first = last;
+        if (lp == 0) {
+            const bool inside = live && t_first >= 1 && t_first - 1 < n_steps;
+            first = inside ? a[at(t_first - 1)] : T(0);
+        }
+#pragma unroll
+        for (int k = ITEMS - 1; k > 0; --k) ra[k] = ra[k - 1];
+        ra[0] = first;
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k)
+            if (t_first + k >= n_steps || !live) ra[k] = T(1);  // padding stays the identity
+    }
+
     // ---- 1. compose this thread's maps ----
     T A = T(1), B = T(0);
 #pragma unroll
@@ -204,7 +231,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         tb = __shfl_sync(FULL_MASK, tb, ch);
         T carry = T(0);  // the state entering this tile, channel ch
         if (j == 0) {
-            carry = live ? h0[c] : T(0);
+            carry = (live && !GRAD) ? h0[c] : T(0);  // the gradient starts from zero
         } else {
             if (lane < CG) {
                 __stcg(agg_a + tile * CG + lane, ta);
@@ -276,6 +303,49 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         x = ra[k] * x + rb[k];
         ra[k] = x;
     }
+    if (GRAD) {
+        // ra = db. Now rb = hf[s + 1]: this thread's hf shifted down by one step; the last
+        // comes from the next segment (lane + CG) or memory; hf[T] is the forward h0
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) rb[k] = T(0);
+        if (vec) {
+            const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
+            if (reverse) {
+                load_vec<T, V, VN, ITEMS, true>(hf + p0, rb);
+            } else {
+                load_vec<T, V, VN, ITEMS, false>(hf + p0, rb);
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k)
+                if (live && t_first + k < n_steps) rb[k] = __ldg(hf + at(t_first + k));
+        }
+        const T next_first = __shfl_down_sync(FULL_MASK, rb[0], CG);
+        const long long t_next = t_first + ITEMS;
+        T next = next_first;
+        if (lp == WIN - 1) next = (live && t_next < n_steps) ? hf[at(t_next)] : T(0);
+#pragma unroll
+        for (int k = 0; k < ITEMS - 1; ++k) rb[k] = rb[k + 1];
+        rb[ITEMS - 1] = next;
+        const T h0c = live ? h0[c] : T(0);
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            if (t_first + k + 1 == n_steps) rb[k] = h0c;
+            rb[k] = ra[k] * rb[k];  // da
+        }
+        if (vec) {
+            const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
+            if (reverse) {
+                store_vec<T, V, VN, ITEMS, true>(da + p0, rb);
+            } else {
+                store_vec<T, V, VN, ITEMS, false>(da + p0, rb);
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k)
+                if (live && t_first + k < n_steps) da[at(t_first + k)] = rb[k];
+        }
+    }
     if (vec) {
         const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
         if (reverse) {
@@ -292,7 +362,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     }
 }
 
-// extern "C" entry points, one per (dtype, CG): single_pass_f32_cg1 ... single_pass_f64_cg32.
+// extern "C" entry points, one per (dtype, CG): single_pass_f32_cg1 ... single_pass_f64_cg32,
+// and the fused gradients single_pass_vjp_f32_cg1 ... single_pass_vjp_f64_cg32.
 // ITEMS: 16 floats or 8 doubles a thread (64 bytes of a and of b in registers), 4096 or 2048
 // elements a tile.
 #define SINGLE_PASS_KERNEL(T, SUFFIX, CG, ITEMS)                                              \
@@ -300,8 +371,17 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         const T* a, const T* b, const T* h0, T* h, long long n_steps, long long n_channels,   \
         long long n_groups, int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,          \
         T* inc_h, unsigned int* counter) {                                                    \
-        single_pass_scan<T, CG, ITEMS>(a, b, h0, h, n_steps, n_channels, n_groups, reverse,   \
-                                       vec_ok, flags, agg_a, agg_b, inc_h, counter);          \
+        single_pass_scan<T, CG, ITEMS, false>(a, b, h0, h, n_steps, n_channels, n_groups,    \
+                                              reverse, vec_ok, flags, agg_a, agg_b, inc_h,    \
+                                              counter, nullptr, nullptr);                     \
+    }                                                                                         \
+    extern "C" __global__ void __launch_bounds__(SP_BLOCK) single_pass_vjp_##SUFFIX##_cg##CG( \
+        const T* a, const T* g, const T* h0, const T* hf, T* db, T* da, long long n_steps,    \
+        long long n_channels, long long n_groups, int reverse, int vec_ok, int* flags,        \
+        T* agg_a, T* agg_b, T* inc_h, unsigned int* counter) {                                \
+        single_pass_scan<T, CG, ITEMS, true>(a, g, h0, db, n_steps, n_channels, n_groups,     \
+                                             reverse, vec_ok, flags, agg_a, agg_b, inc_h,     \
+                                             counter, hf, da);                                \
     }
 
 #define SINGLE_PASS_ALL_CG(T, SUFFIX, ITEMS) \
