@@ -494,6 +494,21 @@ def _check_device_array(cp, name: str, x):
         raise TypeError(f"{name} must have dtype float32 or float64; got {x.dtype}")
 
 
+def _initial_state(cp, h0, a, reverse):
+    """``h0`` checked against ``a`` (zeros for None); ``reverse`` must be a bool."""
+    C = int(a.shape[1])
+    if not isinstance(reverse, bool | np.bool_):
+        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    if h0 is None:
+        return cp.zeros(C, a.dtype)
+    _check_device_array(cp, "h0", h0)
+    if h0.shape != (C,) or h0.dtype != a.dtype:
+        raise ValueError(
+            f"h0 must have shape {(C,)} and dtype {a.dtype}; got {h0.shape} {h0.dtype}"
+        )
+    return h0
+
+
 def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "auto", out=None):
     """``h[t] = a[t] * h[t-1] + b[t]`` (or from the end with ``reverse``) on the GPU.
 
@@ -528,16 +543,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
     if a.dtype != b.dtype:
         raise TypeError(f"a and b must have the same dtype; got {a.dtype} and {b.dtype}")
     T, C = (int(n) for n in a.shape)
-    if h0 is None:
-        h0 = cp.zeros(C, a.dtype)
-    else:
-        _check_device_array(cp, "h0", h0)
-        if h0.shape != (C,) or h0.dtype != a.dtype:
-            raise ValueError(
-                f"h0 must have shape {(C,)} and dtype {a.dtype}; got {h0.shape} {h0.dtype}"
-            )
-    if not isinstance(reverse, bool | np.bool_):
-        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    h0 = _initial_state(cp, h0, a, reverse)
     if out is None:
         h = cp.empty((T, C), a.dtype)
     else:
@@ -639,16 +645,7 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
                 f"{x.shape} {x.dtype}"
             )
     T, C = (int(n) for n in a.shape)
-    if h0 is None:
-        h0 = cp.zeros(C, a.dtype)
-    else:
-        _check_device_array(cp, "h0", h0)
-        if h0.shape != (C,) or h0.dtype != a.dtype:
-            raise ValueError(
-                f"h0 must have shape {(C,)} and dtype {a.dtype}; got {h0.shape} {h0.dtype}"
-            )
-    if not isinstance(reverse, bool | np.bool_):
-        raise TypeError(f"reverse must be True or False; got {reverse!r}")
+    h0 = _initial_state(cp, h0, a, reverse)
     da, db = cp.empty((T, C), a.dtype), cp.empty((T, C), a.dtype)
     if T == 0 or C == 0:
         return da, db, cp.zeros(C, a.dtype)

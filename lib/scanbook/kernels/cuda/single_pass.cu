@@ -102,6 +102,25 @@ __device__ __forceinline__ void store_vec(T* p, const T (&r)[ITEMS]) {
     }
 }
 
+// The same, in either direction: `reverse` puts the highest address first.
+template <typename T, typename V, int VN, int ITEMS>
+__device__ __forceinline__ void load_dir(const T* p, int reverse, T (&r)[ITEMS]) {
+    if (reverse) {
+        load_vec<T, V, VN, ITEMS, true>(p, r);
+    } else {
+        load_vec<T, V, VN, ITEMS, false>(p, r);
+    }
+}
+
+template <typename T, typename V, int VN, int ITEMS>
+__device__ __forceinline__ void store_dir(T* p, int reverse, const T (&r)[ITEMS]) {
+    if (reverse) {
+        store_vec<T, V, VN, ITEMS, true>(p, r);
+    } else {
+        store_vec<T, V, VN, ITEMS, false>(p, r);
+    }
+}
+
 // GRAD = false: the forward scan, h = scan of (a, b) from h0.
 // GRAD = true: the fused gradient of chapter 5 in one pass. With `reverse` the direction of
 // the *gradient's* scan (the opposite of the forward pass's) and s its logical time:
@@ -149,13 +168,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     if (vec) {
         // C == 1: the ITEMS steps are adjacent in memory (descending when reverse)
         const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
-        if (reverse) {
-            load_vec<T, V, VN, ITEMS, true>(a + p0, ra);
-            load_vec<T, V, VN, ITEMS, true>(b + p0, rb);
-        } else {
-            load_vec<T, V, VN, ITEMS, false>(a + p0, ra);
-            load_vec<T, V, VN, ITEMS, false>(b + p0, rb);
-        }
+        load_dir<T, V, VN, ITEMS>(a + p0, reverse, ra);
+        load_dir<T, V, VN, ITEMS>(b + p0, reverse, rb);
     } else {
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
@@ -309,12 +323,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) rb[k] = T(0);
         if (vec) {
-            const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
-            if (reverse) {
-                load_vec<T, V, VN, ITEMS, true>(hf + p0, rb);
-            } else {
-                load_vec<T, V, VN, ITEMS, false>(hf + p0, rb);
-            }
+            load_dir<T, V, VN, ITEMS>(hf + (reverse ? n_steps - t_first - ITEMS : t_first),
+                                      reverse, rb);
         } else {
 #pragma unroll
             for (int k = 0; k < ITEMS; ++k)
@@ -334,12 +344,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
             rb[k] = ra[k] * rb[k];  // da
         }
         if (vec) {
-            const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
-            if (reverse) {
-                store_vec<T, V, VN, ITEMS, true>(da + p0, rb);
-            } else {
-                store_vec<T, V, VN, ITEMS, false>(da + p0, rb);
-            }
+            store_dir<T, V, VN, ITEMS>(da + (reverse ? n_steps - t_first - ITEMS : t_first),
+                                       reverse, rb);
         } else {
 #pragma unroll
             for (int k = 0; k < ITEMS; ++k)
@@ -347,12 +353,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         }
     }
     if (vec) {
-        const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
-        if (reverse) {
-            store_vec<T, V, VN, ITEMS, true>(h + p0, ra);
-        } else {
-            store_vec<T, V, VN, ITEMS, false>(h + p0, ra);
-        }
+        store_dir<T, V, VN, ITEMS>(h + (reverse ? n_steps - t_first - ITEMS : t_first), reverse,
+                                   ra);
     } else {
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
