@@ -241,3 +241,495 @@ def test_plot_work_depth_draws_measurements_and_bounds():
 
 def test_library_exposes_viz():
     assert sb.viz is viz
+
+
+# -- the GPU benchmarks' figures (chapters 3-5), on synthetic result files -------------------
+#
+# No GPU has recorded results yet, so these tests write files of the benchmarks' exact schema
+# (scanbook._bench_gpu.main and scanbook._bench_grad.main) into a temporary folder, point
+# SCANBOOK_RESULTS_DIR at it and draw from what the loaders read back: measured records,
+# failed kernels (``error``), skipped gradients (``skipped``), two GPUs and two runs.
+
+import json  # noqa: E402
+
+from scanbook import _bench_gpu, _bench_grad  # noqa: E402
+
+H200, T4 = "NVIDIA H200", "Tesla T4"
+BANDWIDTH_KERNELS = [
+    "copy",
+    "stream_add (a+b->h)",
+    "cupy_single_pass",
+    "cupy_three_phase",
+    "cupy_serial",
+    "cupy_auto",
+    "numba_cuda",
+    "jax_associative_scan",
+]
+
+
+def gpu_records(n=1 << 26, copy_gbps=4000.0, numba_fails_on=((1 << 26, 1, "float32"),)):
+    """The records of ``_bench_gpu.main``: bandwidth per target, Table 1, crossover."""
+    rng = np.random.default_rng(n)
+    records = []
+    targets = [
+        (n // 64, 64, "float32"),
+        (n, 1, "float32"),
+        (n // 128, 64, "float64"),
+        (n // 2, 1, "float64"),
+    ]
+    for T, C, dtype in targets:
+        itemsize = 4 if dtype == "float32" else 8
+        moved = 3 * itemsize * T * C
+        rows = []
+        for kernel in BANDWIDTH_KERNELS:
+            if kernel == "cupy_serial" and C < 32 and T > (1 << 22):
+                continue  # the bench skips it silently
+            if kernel == "numba_cuda" and (T, C, dtype) in numba_fails_on:
+                rows.append(
+                    {
+                        "kernel": kernel,
+                        "T": T,
+                        "channels": C,
+                        "dtype": dtype,
+                        "error": "CUDA_ERROR_OUT_OF_MEMORY",
+                    }
+                )
+                continue
+            gbps = copy_gbps if kernel == "copy" else copy_gbps * rng.uniform(0.05, 0.95)
+            r = {
+                "kernel": kernel,
+                "T": T,
+                "channels": C,
+                "dtype": dtype,
+                "bytes": moved,
+                "median_s": moved / gbps / 1e9,
+                "gbps": gbps,
+            }
+            if kernel == "cupy_three_phase":
+                r["floor_gbps_at_20_bytes"] = gbps * 5 / 3
+                r["pct_of_own_floor"] = 100 * gbps * 5 / 3 / copy_gbps
+            if kernel == "cupy_auto":
+                r["chose"] = "single_pass" if C < 32 else "three_phase"
+            if kernel == "numba_cuda":
+                r["timing"] = "cuda events, device arrays"
+            if kernel == "jax_associative_scan":
+                r["timing"] = "wall clock, block_until_ready"
+            rows.append(r)
+        for r in rows:
+            if "gbps" in r:
+                r["pct_of_copy"] = 100 * r["gbps"] / copy_gbps
+        records += rows
+    for T in _bench_gpu.TABLE1_T:
+        for C in _bench_gpu.TABLE1_C:
+            serial_s = 1e-6 * T
+            for method, speedup in (("three_phase", 2.0), ("single_pass", 3.0)):
+                s = speedup * np.log2(T) / 4
+                records.append(
+                    {
+                        "kernel": f"table1_{method}",
+                        "T": T,
+                        "channels": C,
+                        "dtype": "float32",
+                        "bytes": 12 * T * C,
+                        "median_s": serial_s / s,
+                        "serial_s": serial_s,
+                        "gbps": 12 * T * C / (serial_s / s) / 1e9,
+                        "speedup_vs_serial": s,
+                        "paper_speedup_k80": _bench_gpu.PAPER_TABLE1.get((T, C)),
+                    }
+                )
+    for C in (1, 4, 16, 64):
+        T = (1 << 24) // C
+        for method in ("serial", "single_pass", "three_phase"):
+            records.append(
+                {
+                    "kernel": f"crossover_{method}",
+                    "T": T,
+                    "channels": C,
+                    "dtype": "float32",
+                    "bytes": 12 * T * C,
+                    "median_s": 1e-3,
+                    "gbps": 12 * T * C / 1e-3 / 1e9,
+                }
+            )
+    return records
+
+
+def write_gpu_file(folder, gpu, date, records, name=None):
+    """A result file as ``_bench_gpu.main`` writes it."""
+    result = {
+        "benchmark": "gpu",
+        "date": date,
+        "gpu": gpu,
+        "compute_capability": "9.0",
+        "multiprocessors": 132,
+        "memory_bytes": 150 << 30,
+        "driver": 13000,
+        "cuda_runtime": 13000,
+        "cupy": "14.0.0",
+        "jax": None,
+        "jaxlib": None,
+        "numba": "0.68.0",
+        "numba_cuda": "0.30.4",
+        "scanbook": "0.1.0",
+        "elements": 1 << 26,
+        "repeat": 50,
+        "warmup": 5,
+        "bytes_per_element": "read a, b and write h: 3 x itemsize (12 for float32)",
+        "records": records,
+    }
+    path = folder / (name or f"{_bench_gpu.slug(gpu)}.json")
+    path.write_text(json.dumps(result, indent=1, default=float))
+    return path
+
+
+def grad_gpu_record(backend, ratio, T=1 << 20, C=64, device=H200):
+    """A record of ``_bench_grad.run`` timed on a GPU."""
+    r = {
+        "benchmark": "grad",
+        "kernel": backend.replace(" ", "_") + "_grad",
+        "backend": backend,
+        "device": device,
+        "T": T,
+        "channels": C,
+        "dtype": "float32",
+        "repeat": 5,
+        "forward_s": 1e-3,
+        "backward_s": ratio * 1e-3,
+    }
+    if backend == "cupy":
+        r["timing"] = "cuda events"
+    if backend.startswith("jax"):
+        r.update(
+            forward_backward_s=(1 + ratio) * 1e-3,
+            compile_s=0.5,
+            residual_arrays=3,
+            residual_bytes=3 * 4 * T * C,
+            temp_size_in_bytes=None,
+            peak_memory_in_bytes=None,
+        )
+    r["ratio"] = r["backward_s"] / r["forward_s"]
+    return r
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch, capsys):
+    """Two GPUs (the H200 measured last, twice), and a gradient file of ``bench grad``."""
+    monkeypatch.setenv("SCANBOOK_RESULTS_DIR", str(tmp_path))
+    write_gpu_file(tmp_path, H200, "2026-03-02T10:00:00+00:00", gpu_records())
+    write_gpu_file(
+        tmp_path,
+        H200,
+        "2026-01-05T09:00:00+00:00",
+        gpu_records(n=1 << 22),
+        name="nvidia-h200-quick.json",
+    )
+    write_gpu_file(tmp_path, T4, "2025-12-24T08:00:00+00:00", gpu_records(n=1 << 24, copy_gbps=250))
+    # the gradient file, written by the benchmark itself (numpy: a CPU record), then the
+    # records a GPU run adds: two JAX versions, numba_cuda, cupy, and one skipped backend
+    grad = tmp_path / "grad-nvidia-h200.json"
+    assert (
+        _bench_grad.main(
+            [
+                "--T",
+                "64",
+                "--channels",
+                "2",
+                "--repeat",
+                "1",
+                "--backends",
+                "numpy",
+                "--json",
+                str(grad),
+            ]
+        )
+        == 0
+    )
+    data = json.loads(grad.read_text())
+    assert [r["device"][:3] for r in data["records"]] == ["CPU"]
+    data["records"] += [
+        grad_gpu_record("jax custom VJP", 1.4),
+        grad_gpu_record("jax autodiff", 3.1),
+        grad_gpu_record("numba_cuda", 2.6),
+        grad_gpu_record("cupy", 1.7),
+        {**grad_gpu_record("cupy", 1.0, T=16), "skipped": "cupy is not installed"},
+    ]
+    for r in data["records"][-1:]:  # a skipped record has no timings
+        for key in ("forward_s", "backward_s", "ratio", "timing"):
+            r.pop(key)
+    grad.write_text(json.dumps(data, indent=2))
+    (tmp_path / "notes.json").write_text("[1, 2")  # not JSON: ignored
+    capsys.readouterr()
+    return tmp_path
+
+
+def texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_load_results_reads_only_gpu_benchmark_files(results):
+    records = _bench_gpu.load_results()
+    assert {r["gpu"] for r in records} == {H200, T4}
+    assert not any(str(r["kernel"]).endswith("_grad") for r in records)
+    assert all(r["date"] for r in records)
+
+
+def test_gradient_records_reads_only_gpu_gradients(results):
+    records = viz.gradient_records()
+    assert {r["file"] for r in records} == {"grad-nvidia-h200.json"}
+    assert sorted(r["backend"] for r in records) == [
+        "cupy",
+        "jax autodiff",
+        "jax custom VJP",
+        "numba_cuda",
+    ]  # not the CPU record of numpy, not the skipped one
+    assert all(r["device"] == H200 and r["date"].startswith("20") for r in records)
+    cupy = next(r for r in records if r["backend"] == "cupy")
+    assert cupy["kernel"] == "cupy_grad" and cupy["ratio"] == pytest.approx(1.7)
+    # an explicit list of files; a file of the GPU benchmark gives nothing
+    assert viz.gradient_records([results / "nvidia-h200.json", results / "missing.json"]) == []
+
+
+def test_gradient_records_keeps_the_newest_run_and_computes_a_missing_ratio(results):
+    older = {
+        "benchmark": "grad",
+        "date": "2025-01-01T00:00:00+00:00",
+        "device": H200,
+        "records": [
+            grad_gpu_record("cupy", 9.0),
+            {k: v for k, v in grad_gpu_record("cupy", 1.5, T=4096).items() if k != "ratio"},
+        ],
+    }
+    (results / "grad-old.json").write_text(json.dumps(older))
+    records = viz.gradient_records()
+    cupy = sorted((r["T"], r["ratio"], r["file"]) for r in records if r["backend"] == "cupy")
+    assert cupy == [
+        (4096, pytest.approx(1.5), "grad-old.json"),
+        (1 << 20, pytest.approx(1.7), "grad-nvidia-h200.json"),
+    ]
+
+
+def test_select_gpu_takes_the_newest_run_of_the_newest_gpu(results):
+    records = _bench_gpu.load_results()
+    gpu, mine = viz.select_gpu(records)
+    assert gpu == H200
+    assert {r["date"] for r in mine} == {"2026-03-02T10:00:00+00:00"}
+    gpu, mine = viz.select_gpu(records, T4)
+    assert gpu == T4 and mine and all(r["gpu"] == T4 for r in mine)
+    with pytest.raises(ValueError, match="gpu must be one of"):
+        viz.select_gpu(records, "GeForce 256")
+    assert viz.select_gpu([]) == (None, [])
+
+
+def test_plot_gpu_bandwidth_highlights_numba_and_names_the_gpu(results):
+    records = _bench_gpu.load_results()
+    fig = viz.plot_gpu_bandwidth(records, highlight="numba")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"copy (the ceiling)"} | set(BANDWIDTH_KERNELS[1:])
+    numba = lines["numba_cuda"]
+    assert numba.get_color() == "C3" and numba.get_linewidth() == 2.5
+    assert len(numba.get_xdata()) == 3  # it failed on one of the four targets
+    assert len(lines["cupy_serial"].get_xdata()) == 2  # the bench skips it for C=1, T > 2^22
+    assert len(ax.get_xticks()) == 4
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "T=1,048,576\nC=64\nfloat32" in labels
+    assert H200 in ax.get_title() and "2026-03-02" in ax.get_title()
+    assert "newest of 2 GPUs" in ax.get_title() and "newest of 2 runs" in ax.get_title()
+    fig.canvas.draw()
+    plt.close(fig)
+    # the older GPU on request: its own numbers
+    fig = viz.plot_gpu_bandwidth(records, gpu=T4)
+    copy = next(line for line in fig.axes[0].get_lines() if line.get_label().startswith("copy"))
+    assert set(copy.get_ydata()) == {250.0}
+    assert T4 in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_describe_gpu_bandwidth_reports_percent_of_copy_and_failures(results):
+    records = _bench_gpu.load_results()
+    text = viz.describe_gpu_bandwidth(records, "numba")
+    lines = text.splitlines()
+    assert H200 in lines[0] and len(lines) == 5
+    assert sum("% of copy" in line for line in lines) == 3
+    assert "numba_cuda T=67,108,864, C=1, float32: not measured: CUDA_ERROR" in text
+    assert viz.describe_gpu_bandwidth(records, "no such kernel") == ""
+    summary = viz.describe_gpu_results(records)
+    assert H200 in summary and T4 in summary and "2026-03-02" in summary
+    assert "1 failed (numba_cuda)" in summary and f"The figures show {H200}" in summary
+
+
+def test_plot_gpu_targets_draws_one_panel_per_target(results):
+    records = _bench_gpu.load_results()
+    fig = viz.plot_gpu_targets(records)
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert len(visible) == 4
+    assert H200 in fig.get_suptitle() and "newest of 2 GPUs" in fig.get_suptitle()
+    for ax in visible:
+        rows = [t.get_text() for t in ax.get_yticklabels()]
+        assert rows[0] == "copy"
+        failed = texts(ax).count(" failed")
+        assert len(ax.patches) == len(rows) - failed  # one bar per measured kernel
+        assert ax.patches[0].get_facecolor()[:3] == (0.0, 0.0, 0.0)  # the copy is black
+        assert " 100%" in texts(ax)
+        auto = [row for row in rows if row.startswith("cupy_auto")]
+        assert auto and auto[0] in ("cupy_auto (single_pass)", "cupy_auto (three_phase)")
+    titles = {ax.get_title(): ax for ax in visible}
+    assert texts(titles["T=67,108,864, C=1, float32"]).count(" failed") == 1
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_plot_table1_draws_each_width_and_the_papers_points(results):
+    records = _bench_gpu.load_results()
+    fig = viz.plot_table1(records)
+    (ax,) = fig.axes
+    labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    for C in _bench_gpu.TABLE1_C:
+        assert {f"single_pass, C={C}", f"three_phase, C={C}", f"paper (K80), C={C}"} <= set(labels)
+    assert len(labels) == 3 * len(_bench_gpu.TABLE1_C)
+    paper = next(line for line in ax.get_lines() if line.get_label() == "paper (K80), C=32")
+    assert list(paper.get_xdata()) == [16, 4096, 65536]
+    single = next(line for line in ax.get_lines() if line.get_label() == "single_pass, C=4")
+    assert list(single.get_xdata()) == list(_bench_gpu.TABLE1_T)
+    assert H200 in ax.get_title() and "2026-03-02" in ax.get_title()
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_plot_gradient_ratios_draws_one_bar_per_gpu_record(results):
+    records = viz.gradient_records()
+    fig = viz.plot_gradient_ratios(records)
+    (ax,) = fig.axes
+    assert len(ax.patches) == 4
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == pytest.approx([1.4, 1.7, 2.6, 3.1])
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert "cupy\nT=1,048,576, C=64" in ticks
+    assert H200 in ax.get_title()
+    assert sorted(line.get_ydata()[0] for line in ax.get_lines()) == pytest.approx([5 / 3, 2])
+    fig.canvas.draw()
+    plt.close(fig)
+    # two devices: one colour each, named in the legend and the title
+    other = {**records[0], "device": "Tesla T4", "ratio": 1.9}
+    fig = viz.plot_gradient_ratios(records + [other])
+    ax = fig.axes[0]
+    assert "Tesla T4" in ax.get_title()
+    assert {"Tesla T4", H200} <= {t.get_text() for t in ax.get_legend().get_texts()}
+    plt.close(fig)
+
+
+def test_gpu_figures_with_no_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANBOOK_RESULTS_DIR", str(tmp_path / "nothing here"))
+    assert _bench_gpu.load_results() == [] and viz.gradient_records() == []
+    before = plt.get_fignums()
+    for draw in (viz.plot_gpu_bandwidth, viz.plot_gpu_targets, viz.plot_table1):
+        assert draw([]) is None
+    assert viz.plot_gradient_ratios([]) is None
+    assert viz.describe_gpu_bandwidth([]) == viz.describe_gpu_results([]) == ""
+    # only failed kernels: nothing to draw either
+    failed = [
+        {
+            "gpu": H200,
+            "date": None,
+            "kernel": "numba_cuda",
+            "T": 8,
+            "channels": 1,
+            "dtype": "float32",
+            "error": "no GPU",
+        }
+    ]
+    assert viz.plot_gpu_bandwidth(failed) is None and viz.plot_gpu_targets(failed) is None
+    assert viz.plot_table1(failed) is None
+    assert "not measured: no GPU" in viz.describe_gpu_bandwidth(failed)
+    assert plt.get_fignums() == before  # and no empty figure was left open
+
+
+def test_gpu_figures_without_optional_keys():
+    """Old or partial files: no pct_of_copy, no date, no gpu name, no paper number."""
+    records = [
+        {
+            "gpu": None,
+            "date": None,
+            "kernel": "cupy_single_pass",
+            "T": 1024,
+            "channels": 8,
+            "dtype": "float32",
+            "gbps": 900.0,
+        },
+        {"gpu": None, "date": None, "kernel": "copy", "T": 1024, "channels": 8, "gbps": 1000.0},
+        {
+            "gpu": None,
+            "date": None,
+            "kernel": "table1_single_pass",
+            "T": 256,
+            "channels": 4,
+            "speedup_vs_serial": 0.5,
+            "paper_speedup_k80": None,
+        },
+    ]
+    fig = viz.plot_gpu_targets(records)
+    labels = [t for ax in fig.axes for t in texts(ax)]
+    assert " 900 GB/s" in labels and " 1,000 GB/s" in labels
+    assert "unknown GPU, undated" in fig.get_suptitle()
+    plt.close(fig)
+    fig = viz.plot_table1(records)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "single_pass, C=4" in labels and "paper (K80), C=4" in labels
+    plt.close(fig)
+    fig = viz.plot_gpu_bandwidth(records, highlight=None)
+    assert "red" not in fig.axes[0].get_title()
+    plt.close(fig)
+    assert "(no copy measured)" in viz.describe_gpu_bandwidth(records, "cupy")
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 1 << 30),
+    st.floats(-1e12, 1e12),
+    st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+    st.text(alphabet="abc xyz_", max_size=8),
+    st.just([1, 2]),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"kernel": st.sampled_from(BANDWIDTH_KERNELS + ["table1_single_pass", "x_grad"])},
+            optional={
+                key: JUNK
+                for key in (
+                    "gpu",
+                    "date",
+                    "T",
+                    "channels",
+                    "dtype",
+                    "gbps",
+                    "pct_of_copy",
+                    "speedup_vs_serial",
+                    "error",
+                    "chose",
+                    "ratio",
+                    "device",
+                )
+            },
+        ),
+        max_size=6,
+    )
+)
+def test_gpu_figures_never_crash_on_odd_records(records):
+    for draw in (
+        viz.plot_gpu_bandwidth,
+        viz.plot_gpu_targets,
+        viz.plot_table1,
+        viz.plot_gradient_ratios,
+    ):
+        fig = draw(records)
+        if fig is not None:
+            fig.canvas.draw()
+            plt.close(fig)
+    viz.describe_gpu_bandwidth(records)
+    viz.describe_gpu_results(records)

@@ -15,11 +15,17 @@ working array after every level. Four views of it:
 
 :func:`counting` wraps an operator so that it counts how many elements it combines: an
 independent check of the work each trace reports.
+
+The GPU benchmarks' figures are here too (chapters 3 to 5), tested on synthetic result files:
+:func:`plot_gpu_bandwidth`, :func:`plot_gpu_targets` and :func:`plot_table1` draw the records
+of :func:`scanbook._bench_gpu.load_results` (one GPU's newest run, :func:`select_gpu`), and
+:func:`plot_gradient_ratios` those of :func:`gradient_records`.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -35,11 +41,19 @@ __all__ = [
     "Frame",
     "bounds",
     "counting",
+    "describe_gpu_bandwidth",
+    "describe_gpu_results",
     "draw_trace",
     "frame_svg",
     "frames",
+    "gradient_records",
+    "plot_gpu_bandwidth",
+    "plot_gpu_targets",
+    "plot_gradient_ratios",
+    "plot_table1",
     "plot_work_depth",
     "scan_explorer",
+    "select_gpu",
     "trace_of",
     "work_depth",
 ]
@@ -723,3 +737,402 @@ def plot_work_depth(results: dict, *, ax_work=None, ax_depth=None):
     ax_work.set_title("Work")
     ax_depth.set_title("Depth")
     return ax_work, ax_depth
+
+
+# -- GPU benchmark results: the figures of chapters 3, 4 and 5 -------------------------------
+#
+# The records come from JSON files written on a GPU (``python -m scanbook.bench gpu`` and
+# ``python -m scanbook.bench grad --json``), possibly years and machines away from the one
+# building the book, so nothing here trusts them: a key may be missing, a kernel may have
+# failed (``error``) or been skipped (``skipped``), and one folder may hold several GPUs and
+# several runs. Every function draws what it can and returns ``None`` when that is nothing.
+
+_SWEEPS = ("table1_", "crossover_")  # the GPU benchmark's sweeps; the rest is bandwidth
+_OTHER_COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "C7")  # C3 (red) is reserved
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _int_or_none(x) -> int | None:
+    return int(x) if _is_num(x) else None
+
+
+def _shape(r: dict) -> tuple:
+    """(T, channels, dtype) of a record, with sortable stand-ins for missing values."""
+    T, C = _int_or_none(r.get("T")), _int_or_none(r.get("channels"))
+    return (-1 if T is None else T, -1 if C is None else C, str(r.get("dtype") or "?"))
+
+
+def _shape_text(shape: tuple, sep: str = ", ", dtype: bool = True) -> str:
+    T, C, dt = shape
+    text = f"T={'?' if T < 0 else f'{T:,}'}{sep}C={'?' if C < 0 else f'{C:,}'}"
+    return f"{text}{sep}{dt}" if dtype else text
+
+
+def _kernel(r: dict) -> str:
+    """A record's kernel name, fit for a legend (matplotlib hides labels starting with "_")."""
+    return str(r.get("kernel") or "").lstrip("_") or "?"
+
+
+def _gbps(r: dict) -> float | None:
+    """A record's measured GB/s, or ``None`` (failed, missing, not a plausible number)."""
+    x = r.get("gbps")
+    return float(x) if _is_num(x) and 0 < x < 1e9 else None
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0f}%" if abs(x) < 1e5 else f"{x:.2g}%"
+
+
+def _gpu_of(r: dict) -> str:
+    return str(r.get("gpu") or "unknown GPU")
+
+
+def _day(date) -> str:
+    return str(date)[:10] if date else "undated"
+
+
+def select_gpu(records: list[dict], gpu: str | None = None) -> tuple[str | None, list[dict]]:
+    """The records of one GPU's newest run: ``(gpu name, records)``.
+
+    ``records`` are :func:`scanbook._bench_gpu.load_results`'s, each carrying the ``gpu`` and
+    ``date`` of its file. ``gpu=None`` picks the GPU measured most recently; of that GPU only
+    the newest date is kept, so two runs are never mixed in one figure. Returns
+    ``(None, [])`` for no records. Defined in chapter 4.
+    """
+    records = [r for r in records if isinstance(r, dict)]
+    if not records:
+        return None, []
+    newest: dict[str, str] = {}
+    for r in records:
+        name = _gpu_of(r)
+        newest[name] = max(newest.get(name, ""), str(r.get("date") or ""))
+    if gpu is None:
+        gpu = max(newest, key=lambda name: (newest[name], name))
+    elif gpu not in newest:
+        raise ValueError(f"gpu must be one of the recorded GPUs {sorted(newest)}; got {gpu!r}")
+    return gpu, [
+        r for r in records if _gpu_of(r) == gpu and str(r.get("date") or "") == newest[gpu]
+    ]
+
+
+def _provenance(records: list[dict], gpu: str, mine: list[dict]) -> str:
+    """``"NVIDIA H200, 2026-01-05"`` and what was left out: other GPUs, older runs."""
+    gpus = {_gpu_of(r) for r in records if isinstance(r, dict)}
+    runs = {str(r.get("date") or "") for r in records if isinstance(r, dict) and _gpu_of(r) == gpu}
+    text = f"{gpu}, {_day(mine[0].get('date') if mine else None)}"
+    notes = []
+    if len(gpus) > 1:
+        notes.append(f"the newest of {len(gpus)} GPUs recorded")
+    if len(runs) > 1:
+        notes.append(f"the newest of {len(runs)} runs")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _bandwidth_records(mine: list[dict]) -> list[dict]:
+    return [r for r in mine if not str(r.get("kernel", "")).startswith(_SWEEPS)]
+
+
+def describe_gpu_results(records: list[dict]) -> str:
+    """One line per GPU with results: its newest date, records measured and failed.
+
+    ``""`` for no records. Defined in chapter 4.
+    """
+    records = [r for r in records if isinstance(r, dict)]
+    gpu, _ = select_gpu(records)
+    if gpu is None:
+        return ""
+    lines = ["GPU results recorded for:"]
+    for name in sorted({_gpu_of(r) for r in records}):
+        _, mine = select_gpu(records, name)
+        measured = sum(_gbps(r) is not None for r in mine)
+        failed = [r for r in mine if "error" in r]
+        line = f"  {name}, {_day(mine[0].get('date'))}: {measured} measurements"
+        if failed:
+            kernels = sorted({str(r.get("kernel", "?")) for r in failed})
+            line += f", {len(failed)} failed ({', '.join(kernels)})"
+        lines.append(line)
+    if len(lines) > 2:
+        lines.append(f"The figures show {gpu}, the GPU measured most recently.")
+    return "\n".join(lines)
+
+
+def describe_gpu_bandwidth(
+    records: list[dict], kernel: str = "numba", *, gpu: str | None = None
+) -> str:
+    """One line per target shape for the kernels whose name contains ``kernel``: GB/s and
+    percentage of the copy, or why it was not measured. ``""`` when there is none.
+
+    ``gpu``: as for :func:`select_gpu`. Defined in chapter 3.
+    """
+    gpu, mine = select_gpu(records, gpu)
+    rows = [r for r in _bandwidth_records(mine) if kernel in str(r.get("kernel", ""))]
+    if not rows:
+        return ""
+    lines = [f"On {_provenance(records, gpu, mine)}:"]
+    for r in sorted(rows, key=lambda r: (str(r.get("kernel")), _shape(r)[2], _shape(r))):
+        head = f"  {r.get('kernel')} {_shape_text(_shape(r))}: "
+        if _gbps(r) is not None:
+            pct = r.get("pct_of_copy")
+            line = head + f"{_gbps(r):,.0f} GB/s"
+            line += f" = {_pct(pct)} of copy" if _is_num(pct) else " (no copy measured)"
+            if r.get("timing"):
+                line += f" [{r['timing']}]"
+        else:
+            line = head + f"not measured: {r.get('error') or r.get('skipped') or 'no GB/s'}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _new_axes(ax, figsize):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_gpu_bandwidth(
+    records: list[dict], highlight: str | None = "numba", *, gpu: str | None = None, ax=None
+):
+    """Achieved bandwidth of every kernel on each target shape of the GPU benchmark.
+
+    One line per kernel over the benchmark's target shapes (``T``, channels, dtype), GB/s on a
+    log scale; the kernels whose name contains ``highlight`` are drawn thick and red, the copy
+    of the same bytes (the ceiling) black and dashed. Only one GPU's newest run is drawn (see
+    :func:`select_gpu`); the title names it. Kernels that failed (records with ``error``) are
+    left out; :func:`describe_gpu_bandwidth` prints why. Returns the matplotlib ``Figure``,
+    or ``None`` when no bandwidth was measured. Defined in chapter 3.
+    """
+    gpu, mine = select_gpu(records, gpu)
+    rows = [r for r in _bandwidth_records(mine) if _gbps(r) is not None]
+    if not rows:
+        return None
+    targets = sorted({_shape(r) for r in rows}, key=lambda s: (s[2], -s[1], s[0]))
+    x_of = {s: i for i, s in enumerate(targets)}
+    kernels = sorted({_kernel(r) for r in rows}, key=lambda k: (k != "copy", k))
+    ax = _new_axes(ax, (8, 4.4))
+    others = itertools.cycle(_OTHER_COLORS)
+    for kernel in kernels:
+        pts = sorted((x_of[_shape(r)], _gbps(r)) for r in rows if _kernel(r) == kernel)
+        if kernel == "copy":
+            style = dict(color="k", ls="--", lw=1.5, label="copy (the ceiling)")
+        elif highlight and highlight in kernel:
+            style = dict(color="C3", lw=2.5, zorder=3, label=kernel)
+        else:
+            style = dict(color=next(others), lw=1, alpha=0.75, label=kernel)
+        ax.plot(*zip(*pts, strict=True), marker="o", ms=4, **style)
+    ax.set_xticks(range(len(targets)), [_shape_text(s, "\n") for s in targets], fontsize=8)
+    ax.set_xlim(-0.4, len(targets) - 0.6)
+    ax.set_yscale("log")
+    ax.set_ylabel("achieved bandwidth (GB/s)")
+    ax.set_xlabel("target shape")
+    red = f"; {highlight}: red" if highlight and any(highlight in k for k in kernels) else ""
+    ax.set_title(f"Linear recurrence kernels on {_provenance(records, gpu, mine)}{red}", fontsize=9)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax.figure
+
+
+def plot_gpu_targets(records: list[dict], *, gpu: str | None = None):
+    """One panel per target shape: each kernel's GB/s as a bar, labelled with its % of copy.
+
+    The copy of the same bytes is the black bar; a kernel that failed on a shape keeps its row,
+    marked "failed". Only one GPU's newest run is drawn (see :func:`select_gpu`); the title
+    names it. Returns the matplotlib ``Figure``, or ``None`` when no bandwidth was measured.
+    Defined in chapter 4.
+    """
+    import matplotlib.pyplot as plt
+
+    gpu, mine = select_gpu(records, gpu)
+    bandwidth = _bandwidth_records(mine)
+    targets = sorted(
+        {_shape(r) for r in bandwidth if _gbps(r) is not None}, key=lambda s: (s[2], -s[1], s[0])
+    )
+    if not targets:
+        return None
+    ncols = min(2, len(targets))
+    nrows = -(-len(targets) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.4 * ncols, 3.3 * nrows), layout="constrained", squeeze=False
+    )
+    for ax in axes.flat[len(targets) :]:
+        ax.axis("off")
+    for ax, target in zip(axes.flat, targets, strict=False):
+        rows = [r for r in bandwidth if _shape(r) == target]
+        rows.sort(key=lambda r: r.get("kernel") != "copy")  # stable: the bench's order after
+        labels = []
+        for y, r in enumerate(rows):
+            kernel = _kernel(r)
+            labels.append(f"{kernel} ({r['chose']})" if r.get("chose") else kernel)
+            gbps = _gbps(r)
+            if gbps is None:
+                why = " failed" if r.get("error") else " not measured"
+                ax.text(0, y, why, va="center", fontsize=7, color="C3")
+                continue
+            ax.barh(y, gbps, color="k" if kernel == "copy" else "C0")
+            pct = r.get("pct_of_copy")
+            note = f" {_pct(pct)}" if _is_num(pct) else f" {gbps:,.0f} GB/s"
+            ax.text(gbps, y, note, va="center", fontsize=7)
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row on top
+        ax.set_xlim(0, 1.2 * max(_gbps(r) or 0.0 for r in rows))
+        ax.set_title(_shape_text(target), fontsize=9)
+        ax.set_xlabel("GB/s (label: % of copy)")
+    fig.suptitle(
+        f"Linear recurrence kernels vs a copy of the same bytes, {_provenance(records, gpu, mine)}",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_table1(records: list[dict], *, gpu: str | None = None, ax=None):
+    """Martin & Cundy's Table 1 again: parallel kernels' speedup over the serial kernel against
+    ``T`` (batch 1), one colour per channel count, with the paper's K80 numbers as crosses.
+
+    Reads the GPU benchmark's ``table1_*`` records of one GPU's newest run (see
+    :func:`select_gpu`; the title names it) and the paper's numbers from
+    :data:`scanbook._bench_gpu.PAPER_TABLE1`. Returns the matplotlib ``Figure``, or ``None``
+    when no Table 1 record has a speedup. Defined in chapter 4.
+    """
+    from ._bench_gpu import PAPER_TABLE1
+
+    gpu, mine = select_gpu(records, gpu)
+    rows = [
+        r
+        for r in mine
+        if str(r.get("kernel", "")).startswith("table1_")
+        and _is_num(r.get("speedup_vs_serial"))
+        and r["speedup_vs_serial"] > 0
+        and _is_num(r.get("T"))
+        and r["T"] > 0
+    ]
+    if not rows:
+        return None
+    ax = _new_axes(ax, (7.5, 4.4))
+    channels = sorted({_int_or_none(r.get("channels")) or 0 for r in rows})
+    kernels = sorted({str(r["kernel"]) for r in rows}, key=lambda k: (k != "table1_single_pass", k))
+    styles = ("-", "--", ":", "-.")
+    for j, C in enumerate(channels):
+        color = f"C{j % 10}"
+        for kernel, ls in zip(kernels, styles * len(kernels), strict=False):
+            pts = sorted(
+                (r["T"], r["speedup_vs_serial"])
+                for r in rows
+                if r["kernel"] == kernel and (_int_or_none(r.get("channels")) or 0) == C
+            )
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    ls=ls,
+                    marker="o",
+                    ms=4,
+                    color=color,
+                    label=f"{kernel.removeprefix('table1_')}, C={C}",
+                )
+        paper = sorted((T, s) for (T, c), s in PAPER_TABLE1.items() if c == C and _is_num(s))
+        if paper:
+            ax.plot(*zip(*paper, strict=True), "x", ms=9, color=color, label=f"paper (K80), C={C}")
+    ax.axhline(1, color="k", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length T (batch 1)")
+    ax.set_ylabel("speedup over the serial kernel")
+    ax.set_title(
+        f"Martin & Cundy's Table 1 again, on {_provenance(records, gpu, mine)}", fontsize=9
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax.figure
+
+
+def gradient_records(paths=None) -> list[dict]:
+    """The GPU records of the gradient benchmark (``python -m scanbook.bench grad --json``).
+
+    ``paths``: result files to read; default every ``*.json`` in
+    :func:`scanbook._bench_gpu.results_dir` (``benchmarks/results``, or the folder named by
+    ``SCANBOOK_RESULTS_DIR``). Keeps the records whose ``kernel`` ends in ``"_grad"``, that
+    were not skipped, have a backward/forward ``ratio`` (computed from ``backward_s`` and
+    ``forward_s`` where missing) and ran on a device other than the CPU. Each gets the
+    ``file`` and ``date`` it came from; of records with the same device, kernel and shape only
+    the newest is kept. Files of other benchmarks and unreadable files are ignored.
+    Defined in chapter 5.
+    """
+    import json
+    from pathlib import Path
+
+    from ._bench_gpu import results_dir
+
+    files = [Path(p) for p in paths] if paths is not None else sorted(results_dir().glob("*.json"))
+    newest: dict[tuple, dict] = {}
+    for f in files:
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or data.get("benchmark", "grad") != "grad":
+            continue
+        records = data.get("records")
+        for r in records if isinstance(records, list) else []:
+            if not isinstance(r, dict) or "skipped" in r:
+                continue
+            if not str(r.get("kernel", "")).endswith("_grad"):
+                continue
+            ratio = r.get("ratio")
+            fwd, bwd = r.get("forward_s"), r.get("backward_s")
+            if not _is_num(ratio) and _is_num(fwd) and _is_num(bwd) and fwd > 0:
+                ratio = bwd / fwd
+            device = r.get("device") or data.get("device")
+            if not _is_num(ratio) or not isinstance(device, str) or device.startswith("CPU"):
+                continue
+            rec = {**r, "ratio": ratio, "device": device, "file": f.name, "date": data.get("date")}
+            key = (device, rec["kernel"], *_shape(rec))
+            if key not in newest or str(rec["date"] or "") > str(newest[key]["date"] or ""):
+                newest[key] = rec
+    return sorted(newest.values(), key=lambda r: (r["device"], _shape(r), r["kernel"]))
+
+
+def plot_gradient_ratios(records: list[dict], *, ax=None):
+    """Backward over forward time of each gradient record, as bars, against the targets.
+
+    ``records``: :func:`gradient_records`'s. One bar per record, coloured by device and
+    labelled with the backend and shape; a dashed line at 2 (the target: backward at most
+    twice the forward pass) and a dotted one at 5/3 (what a fused backward kernel's bytes
+    allow). The title names the devices and dates. Returns the matplotlib ``Figure``, or
+    ``None`` when no record has a ratio. Defined in chapter 5.
+    """
+    from matplotlib.patches import Patch
+
+    rows = [
+        r
+        for r in records
+        if isinstance(r, dict) and _is_num(r.get("ratio")) and abs(r["ratio"]) < 1e6
+    ]
+    if not rows:
+        return None
+    devices = sorted({str(r.get("device") or "?") for r in rows})
+    color = {d: _OTHER_COLORS[k % len(_OTHER_COLORS)] for k, d in enumerate(devices)}
+    ax = _new_axes(ax, (max(6.0, 0.9 * len(rows) + 2), 3.8))
+    several_dtypes = len({_shape(r)[2] for r in rows}) > 1
+    labels = []
+    for x, r in enumerate(rows):
+        ax.bar(x, r["ratio"], color=color[str(r.get("device") or "?")])
+        ax.text(x, r["ratio"], f"{r['ratio']:.2f}", ha="center", va="bottom", fontsize=7)
+        name = r.get("backend") or str(r.get("kernel", "?")).removesuffix("_grad")
+        labels.append(f"{name}\n{_shape_text(_shape(r), dtype=several_dtypes)}")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.axhline(2.0, color="C3", ls="--", lw=1, label="target: backward ≤ 2 × forward")
+    ax.axhline(5 / 3, color="0.4", ls=":", lw=1, label="fused kernel's bytes: 5/3")
+    ax.set_ylabel("backward / forward time")
+    # JAX's backward time is a difference of two medians: noise can make it negative
+    ratios = [r["ratio"] for r in rows]
+    ax.set_ylim(1.15 * min(0.0, *ratios), 1.15 * max(2.2, *ratios))
+    handles = ax.get_legend_handles_labels()[0]
+    if len(devices) > 1:
+        handles += [Patch(color=color[d], label=d) for d in devices]
+    ax.legend(handles=handles, fontsize=7)
+    dates = sorted({_day(r.get("date")) for r in rows})
+    ax.set_title(f"Gradient kernels on {', '.join(devices)} ({', '.join(dates)})", fontsize=9)
+    return ax.figure
