@@ -57,6 +57,9 @@ test: $(STAMP) assets
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	$(BIN)/pytest -m "not gpu" tests --nbval-lax chapters
 
+# the file name of this GPU's results, as python -m scanbook.bench gpu names them
+GPU_SLUG := import scanbook as sb, scanbook._bench_gpu as g; print(g.slug(sb.backends.gpu_name() or 'gpu'))
+
 # On a GPU: every test with the real kernels (simulator off), then the benchmarks, whose JSON
 # results go to benchmarks/results/ (commit them: the chapters plot from those files).
 gpu-check: export XLA_PYTHON_CLIENT_PREALLOCATE = false
@@ -64,7 +67,7 @@ gpu-check: venv-gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest tests --ignore=tests/test_site.py -x -q
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
 	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu
-	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
+	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "$(GPU_SLUG)").json
 
 # The library from lib/ on the machine's python3: the kernel, gradient and API tests (the site,
 # widget and repository tests need the book's own stack), then both GPU benchmarks.
@@ -74,7 +77,7 @@ gpu-check-preinstalled: export XLA_PYTHON_CLIENT_PREALLOCATE = false
 gpu-check-preinstalled:
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m pytest $(GPU_TESTS) -q
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench gpu
-	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --json benchmarks/results/grad-$$(SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -c "import scanbook as sb; print((sb.backends.gpu_name() or 'gpu').lower().replace(' ', '-'))").json
+	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --json benchmarks/results/grad-$$(SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -c "$(GPU_SLUG)").json
 
 clean:
 	rm -rf _build

@@ -191,7 +191,39 @@ def test_gpu_benchmark_runs_end_to_end(tmp_path):
                                                          for C in (4, 32, 128)}  # fmt: skip
     assert all(r["speedup_vs_serial"] > 0 for r in table1)
     assert any(r["kernel"].startswith("crossover_") for r in records)
-    assert _bench_gpu.load_results() == []  # SCANBOOK_RESULTS_DIR is not set in this process
+    checked = {
+        (c["kernel"], c["channels"], c["what"]): c for c in _bench_gpu.check_targets(records)
+    }
+    assert len(checked) == len(_bench_gpu.TARGETS)
+    assert checked["cupy_single_pass", 64, "pct_of_copy"]["value"] > 0
+    assert checked["cupy_single_pass", 64, "pct_of_copy"]["T"] == 32
+    assert checked["cupy_three_phase", 1, "pct_of_own_floor"]["value"] > 0
+    assert checked["numba_cuda", 1, "pct_of_copy"]["met"] is None  # skipped in this run
+    assert checked["cupy_single_pass", 1, "x_over_jax"]["value"] is None  # JAX failed: no GPU
+    assert "targets (float32" in stdout and "not measured" in stdout
+    # nothing was written to the book's own results folder
+    assert all(r["gpu"] != data["gpu"] for r in _bench_gpu.load_results())
+    assert {r["kernel"] for r in records if "skipped" in r} <= {"cupy_serial"}
+    # the chapters' figures draw from exactly this file
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for plot in (sb.viz.plot_gpu_bandwidth, sb.viz.plot_gpu_targets, sb.viz.plot_table1,
+                 sb.viz.plot_crossover):  # fmt: skip
+        fig = plot(records)
+        assert fig is not None, plot.__name__
+        assert data["gpu"] in " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+        plt.close(fig)
+    text = sb.viz.describe_gpu_bandwidth(records, kernel="cupy_single_pass")
+    assert "% of copy" in text and "not measured" not in text, text
+    assert data["gpu"] in sb.viz.describe_gpu_results(records)
+    fig = sb.viz.plot_crossover(records)
+    ax = fig.axes[0]
+    assert {ln.get_label() for ln in ax.get_lines()} >= {"serial", "single_pass", "three_phase"}
+    assert any(ln.get_xdata()[0] == 1024 and ln.get_linestyle() == "--" for ln in ax.get_lines())
+    plt.close(fig)
 
 
 def test_gradient_benchmark_times_the_cupy_backend(tmp_path):
@@ -202,6 +234,19 @@ def test_gradient_benchmark_times_the_cupy_backend(tmp_path):
     assert records["cupy"]["kernel"] == "cupy_grad"
     assert records["cupy"]["device"] == "Emulated GPU (CPU threads)"
     assert records["cupy"]["ratio"] > 0 and "cuda events" in records["cupy"]["timing"]
+    # chapter 5's figure: the GPU record is drawn, the CPU one is not
+    os.environ["SCANBOOK_RESULTS_DIR"] = str(tmp_path)
+    try:
+        found = sb.viz.gradient_records()
+    finally:
+        del os.environ["SCANBOOK_RESULTS_DIR"]
+    assert [r["kernel"] for r in found] == ["cupy_grad"]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = sb.viz.plot_gradient_ratios(found)
+    assert fig is not None
+    matplotlib.pyplot.close(fig)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -238,3 +283,27 @@ def test_fused_gradient_kernel(fake_gpu, rng, dtype):
     with pytest.raises(ValueError, match="g must have the shape"):
         cr.linear_recurrence_vjp(*(fake_gpu.asarray(x) for x in (a, b, h0, h.astype(dtype))),
                                  fake_gpu.asarray(g[:-1]))  # fmt: skip
+
+
+def test_targets_are_judged_from_the_records():
+    def rec(kernel, C, **kw):
+        return {"kernel": kernel, "T": 1 << 20, "channels": C, "dtype": "float32", **kw}
+
+    records = [
+        rec("cupy_single_pass", 64, pct_of_copy=88.0, median_s=1.0),
+        rec("cupy_single_pass", 1, pct_of_copy=70.0, median_s=2.0),
+        rec("jax_associative_scan", 64, median_s=6.0),
+        rec("jax_associative_scan", 1, median_s=4.0),
+        rec("cupy_three_phase", 64, pct_of_own_floor=61.0),
+        rec("numba_cuda", 64, error="no numba"),
+        {**rec("cupy_single_pass", 64, pct_of_copy=99.0), "dtype": "float64"},  # not a target
+    ]
+    got = {(c["kernel"], c["channels"], c["what"]): c for c in _bench_gpu.check_targets(records)}
+    assert got["cupy_single_pass", 64, "pct_of_copy"]["met"] is True
+    assert got["cupy_single_pass", 1, "pct_of_copy"]["met"] is False
+    assert got["cupy_single_pass", 64, "x_over_jax"]["value"] == pytest.approx(6.0)
+    assert got["cupy_single_pass", 1, "x_over_jax"]["met"] is False  # 2x, not 5x
+    assert got["cupy_three_phase", 64, "pct_of_own_floor"]["met"] is True
+    assert got["numba_cuda", 64, "pct_of_copy"]["value"] is None
+    text = _bench_gpu.format_targets(list(got.values()))
+    assert text.count("MISSED") == 2 and text.count(" met") == 3 and "not measured" in text

@@ -623,7 +623,7 @@ def test_gpu_figures_with_no_results(tmp_path, monkeypatch):
     monkeypatch.setenv("SCANBOOK_RESULTS_DIR", str(tmp_path / "nothing here"))
     assert _bench_gpu.load_results() == [] and viz.gradient_records() == []
     before = plt.get_fignums()
-    for draw in (viz.plot_gpu_bandwidth, viz.plot_gpu_targets, viz.plot_table1):
+    for draw in (viz.plot_gpu_bandwidth, viz.plot_gpu_targets, viz.plot_table1, viz.plot_crossover):
         assert draw([]) is None
     assert viz.plot_gradient_ratios([]) is None
     assert viz.describe_gpu_bandwidth([]) == viz.describe_gpu_results([]) == ""
@@ -698,7 +698,12 @@ JUNK = st.one_of(
 @given(
     st.lists(
         st.fixed_dictionaries(
-            {"kernel": st.sampled_from(BANDWIDTH_KERNELS + ["table1_single_pass", "x_grad"])},
+            {
+                "kernel": st.sampled_from(
+                    BANDWIDTH_KERNELS
+                    + ["table1_single_pass", "x_grad", "crossover_serial", "crossover_single_pass"]
+                )
+            },
             optional={
                 key: JUNK
                 for key in (
@@ -714,6 +719,7 @@ JUNK = st.one_of(
                     "chose",
                     "ratio",
                     "device",
+                    "multiprocessors",
                 )
             },
         ),
@@ -725,6 +731,7 @@ def test_gpu_figures_never_crash_on_odd_records(records):
         viz.plot_gpu_bandwidth,
         viz.plot_gpu_targets,
         viz.plot_table1,
+        viz.plot_crossover,
         viz.plot_gradient_ratios,
     ):
         fig = draw(records)

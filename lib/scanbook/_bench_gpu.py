@@ -35,7 +35,16 @@ import numpy as np
 
 from . import backends as _backends
 
-__all__ = ["PAPER_TABLE1", "load_results", "main", "results_dir", "slug"]
+__all__ = [
+    "PAPER_TABLE1",
+    "TARGETS",
+    "check_targets",
+    "format_targets",
+    "load_results",
+    "main",
+    "results_dir",
+    "slug",
+]
 
 #: Martin & Cundy (2018), Table 1 (K80, batch 1): speedup of their parallel kernel over their
 #: serial kernel, {(T, channels): speedup}; the cells the book quotes.
@@ -61,18 +70,28 @@ def slug(name: str) -> str:
 
 def results_dir() -> Path:
     """``benchmarks/results`` of the book's repository (next to ``lib/``), or the folder named
-    by the environment variable ``SCANBOOK_RESULTS_DIR`` (the tests point it elsewhere)."""
+    by the environment variable ``SCANBOOK_RESULTS_DIR`` (the tests point it elsewhere). When
+    scanbook is installed from a wheel rather than used from a checkout, a ``benchmarks/results``
+    in or above the working directory is used if there is one."""
     override = os.environ.get("SCANBOOK_RESULTS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    beside_lib = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    if beside_lib.is_dir():
+        return beside_lib
+    # installed from a wheel (Colab): a checkout of the book next to the notebook, if any
+    for candidate in (Path("benchmarks", "results"), Path("..", "benchmarks", "results")):
+        if candidate.is_dir():
+            return candidate.resolve()
+    return beside_lib
 
 
 def load_results(path=None) -> list[dict]:
     """The records of the GPU benchmark, for plotting; ``[]`` when none are recorded.
 
     ``path``: one result file; default: every ``benchmarks/results/*.json`` written by this
-    benchmark. Each record gets the ``gpu`` name and ``date`` of its file. Defined in chapter 4.
+    benchmark. Each record gets the ``gpu`` name, ``date`` and ``multiprocessors`` of its file.
+    Defined in chapter 4.
     """
     files = [Path(path)] if path is not None else sorted(results_dir().glob("*.json"))
     records: list[dict] = []
@@ -86,8 +105,67 @@ def load_results(path=None) -> list[dict]:
         if not isinstance(data, dict) or data.get("benchmark") != "gpu":
             continue
         for r in data.get("records", []):
-            records.append({"gpu": data.get("gpu"), "date": data.get("date"), **r})
+            file_info = {k: data.get(k) for k in ("gpu", "date", "multiprocessors")}
+            records.append({**file_info, **r})
     return records
+
+
+#: The book's targets for an H200 (issue "GPU kernels"): (kernel, channels, what, at least).
+TARGETS = (
+    ("cupy_single_pass", 64, "pct_of_copy", 85.0),
+    ("cupy_single_pass", 1, "pct_of_copy", 85.0),
+    ("cupy_single_pass", 64, "x_over_jax", 5.0),
+    ("cupy_single_pass", 1, "x_over_jax", 5.0),
+    ("cupy_three_phase", 64, "pct_of_own_floor", 60.0),
+    ("cupy_three_phase", 1, "pct_of_own_floor", 60.0),
+    ("numba_cuda", 64, "pct_of_copy", 50.0),
+    ("numba_cuda", 1, "pct_of_copy", 50.0),
+)
+
+
+def check_targets(records: list[dict]) -> list[dict]:
+    """The benchmark's float32 target shapes held against :data:`TARGETS`, for one GPU's run.
+
+    ``records``: one run's records (see ``scanbook.viz.select_gpu``). For each target returns
+    ``{"kernel", "T", "channels", "what", "need", "value", "met"}``; ``value`` and ``met`` are
+    None where the run has no measurement (a failed or skipped kernel). ``x_over_jax`` is
+    ``jax.lax.associative_scan``'s time over the kernel's on the same data;
+    ``pct_of_own_floor`` is the three-phase kernel's speed against a copy of its 20 bytes an
+    element. Defined in chapter 4.
+    """
+    by = {}
+    for r in records:
+        if r.get("dtype") == "float32" and "kernel" in r:
+            by[(r["kernel"], r.get("channels"))] = r
+    out = []
+    for kernel, C, what, need in TARGETS:
+        r = by.get((kernel, C), {})
+        value = None
+        if what == "x_over_jax":
+            jax_r = by.get(("jax_associative_scan", C), {})
+            if r.get("median_s") and jax_r.get("median_s"):
+                value = jax_r["median_s"] / r["median_s"]
+        elif isinstance(r.get(what), int | float):
+            value = float(r[what])
+        out.append({"kernel": kernel, "T": r.get("T"), "channels": C, "what": what,
+                    "need": need, "value": value,
+                    "met": None if value is None else value >= need})  # fmt: skip
+    return out
+
+
+def format_targets(checked: list[dict]) -> str:
+    """:func:`check_targets` as a table of text. Defined in chapter 4."""
+    unit = {"pct_of_copy": "% of copy", "pct_of_own_floor": "% of own floor (20 B)",
+            "x_over_jax": "x faster than associative_scan"}  # fmt: skip
+    lines = []
+    for c in checked:
+        T = "?" if c["T"] is None else f"{c['T']:,}"
+        need = f">= {c['need']:g} {unit[c['what']]}"
+        got = "not measured" if c["value"] is None else f"{c['value']:.3g}"
+        verdict = {True: "met", False: "MISSED", None: "-"}[c["met"]]
+        lines.append(f"{c['kernel']:<18} T={T:<11} C={c['channels']:<3} {need:<40} "
+                     f"{got:>12}  {verdict}")  # fmt: skip
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,7 +320,11 @@ def _bandwidth_records(cp, T, C, dtype, args, log) -> list[dict]:
 
     for method in ("single_pass", "three_phase", "serial", "auto"):
         if method == "serial" and C < 32 and T > (1 << 22):
-            continue  # one thread walking 2^26 steps: seconds a call, and nothing to learn
+            # one thread walking 2^26 steps: seconds a call, and nothing to learn
+            why = "one thread a channel walks all T steps: seconds a call"
+            records.append({"kernel": "cupy_serial", "T": T, "channels": C,
+                            "dtype": np.dtype(dtype).name, "skipped": why})  # fmt: skip
+            continue
         out.fill(np.nan)
 
         def run(method=method):
@@ -454,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=float))
     log(f"wrote {path} ({len(records)} records)")
+    log(f"targets (float32, {n:,} elements; the book sets them for 2^26 on an H200):")
+    log(format_targets(check_targets(records)))
     return 0
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "frame_svg",
     "frames",
     "gradient_records",
+    "plot_crossover",
     "plot_gpu_bandwidth",
     "plot_gpu_targets",
     "plot_gradient_ratios",
@@ -933,6 +934,60 @@ def plot_gpu_bandwidth(
     ax.set_title(f"Linear recurrence kernels on {_provenance(records, gpu, mine)}{red}", fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    return ax.figure
+
+
+def plot_crossover(records: list[dict], *, gpu: str | None = None, n_sm: int | None = None,
+                   ax=None):  # fmt: skip
+    """The serial, single-pass and three-phase kernels' GB/s at a fixed ``T * C``, against the
+    channel count ``C``: where the serial kernel catches up, ``method="auto"`` should switch.
+
+    Reads the GPU benchmark's ``crossover_*`` records of one GPU's newest run (see
+    :func:`select_gpu`) and, with ``n_sm`` (the GPU's multiprocessor count; by default the
+    one recorded with the results), marks the channel count from which
+    :func:`scanbook.kernels.cupy_raw.choose_method` picks the serial kernel.
+    Returns the matplotlib ``Figure``, or ``None`` when no crossover record has a bandwidth.
+    Defined in chapter 4.
+    """
+    gpu, mine = select_gpu(records, gpu)
+    rows = [
+        r
+        for r in mine
+        if str(r.get("kernel", "")).startswith("crossover_")
+        and _gbps(r) is not None
+        and (_int_or_none(r.get("channels")) or 0) > 0
+    ]
+    if not rows:
+        return None
+    ax = _new_axes(ax, (7.0, 4.0))
+    methods = sorted({str(r["kernel"]).removeprefix("crossover_") for r in rows})
+    for j, method in enumerate(methods):
+        pts = sorted(
+            (int(r["channels"]), _gbps(r))
+            for r in rows
+            if str(r["kernel"]).removeprefix("crossover_") == method
+        )
+        color = "k" if method == "serial" else _OTHER_COLORS[j % len(_OTHER_COLORS)]
+        ax.plot(*zip(*pts, strict=True), marker="o", ms=4, color=color, label=method)
+    if n_sm is None:
+        n_sm = next((r["multiprocessors"] for r in rows if _is_num(r.get("multiprocessors"))), None)
+    if _is_num(n_sm) and n_sm > 0:
+        from .kernels.cupy_raw import serial_min_channels
+
+        c_auto = serial_min_channels(int(n_sm))
+        ax.axvline(c_auto, color="C3", ls="--", lw=1)
+        ax.text(c_auto, ax.get_ylim()[1], '"auto": serial from here ', color="C3", fontsize=7,
+                va="top", ha="right")  # fmt: skip
+    elements = sorted({(_int_or_none(r.get("T")) or 0) * int(r["channels"]) for r in rows})
+    size = f"T x C = {elements[-1]:,}" if len(elements) == 1 else "T x C fixed"
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("channels C (T = elements / C)")
+    ax.set_ylabel("GB/s (12 bytes an element)")
+    ax.set_title(f"Serial vs parallel by shape, {size}, {_provenance(records, gpu, mine)}",
+                 fontsize=9)  # fmt: skip
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
     return ax.figure
 
 
