@@ -314,9 +314,9 @@ def linear_recurrence_vjp(
         from .kernels import cupy_raw
 
         C = int(np.prod(batch, dtype=np.int64))
-        a2, b2, h2, g2 = (_to_2d(x, kind, T, C) for x in (a, b, h, g))
+        a2, h2, g2 = (_to_2d(x, kind, T, C) for x in (a, h, g))  # (b is not needed)
         da, db, dh0 = cupy_raw.linear_recurrence_vjp(
-            a2, b2, _to_2d(h0, kind, 1, C)[0], h2, g2, reverse=bool(reverse)
+            a2, None, _to_2d(h0, kind, 1, C)[0], h2, g2, reverse=bool(reverse)
         )
         return da.reshape(a.shape), db.reshape(a.shape), dh0.reshape(batch)
     one = xp.zeros((1,) + batch, dtype=a.dtype)

@@ -628,7 +628,8 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
     ``db``: 20 bytes an element in float32, 5/3 of the forward pass's 12, where the unfused rule
     of chapter 5 (shift ``a``, scan, shift ``h``, multiply) moves about 40. ``dh0`` is
     ``a[0] db[0]`` (``a[T-1] db[T-1]`` for ``reverse``). CuPy arrays of shape ``(T, C)``;
-    ``h0`` may be None (zeros). Defined in chapter 5; the kernel is chapter 4's.
+    ``h0`` may be None (zeros). The gradient does not depend on ``b``: it is checked when
+    given and may be None. Defined in chapter 5; the kernel is chapter 4's.
     """
     for name, x in (("a", a), ("b", b), ("h0", h0), ("h", h), ("g", g)):
         if _is_host_array(x):
@@ -637,13 +638,17 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
                 "host array"
             )
     cp = _cupy()
-    for name, x in (("a", a), ("b", b), ("h", h), ("g", g)):
+    _check_device_array(cp, "a", a)
+    if a.ndim != 2:
+        raise ValueError(f"a must have shape (T, C); got shape {a.shape}")
+    for name, x in (("b", b), ("h", h), ("g", g)):
+        if x is None and name == "b":
+            continue  # the gradient does not depend on b
         _check_device_array(cp, name, x)
-        if x.ndim != 2 or x.shape != a.shape or x.dtype != a.dtype:
-            raise ValueError(
-                f"{name} must have the shape and dtype of a, {a.shape} {a.dtype}; got "
-                f"{x.shape} {x.dtype}"
-            )
+        if x.shape != a.shape:
+            raise ValueError(f"{name} must have the shape of a, {a.shape}; got {x.shape}")
+        if x.dtype != a.dtype:
+            raise TypeError(f"{name} must have the dtype of a, {a.dtype}; got {x.dtype}")
     T, C = (int(n) for n in a.shape)
     h0 = _initial_state(cp, h0, a, reverse)
     da, db = cp.empty((T, C), a.dtype), cp.empty((T, C), a.dtype)
