@@ -340,13 +340,14 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
         return _LIBS[key]
     d = _BUILD / key[:16]
     d.mkdir(parents=True, exist_ok=True)
-    (d / "cuda_emu.h").write_text(_HEADER.read_text())
-    (d / "kernel.cu").write_text(code)
-    flags = ["-std=c++20", "-pthread", "-w", f"-I{d}", *defines]
+    src = Path(tempfile.mkdtemp(dir=d))  # this process's sources (another may build too)
+    (src / "cuda_emu.h").write_text(_HEADER.read_text())
+    (src / "kernel.cu").write_text(code)
+    flags = ["-std=c++20", "-pthread", "-w", f"-I{src}", *defines]
     # the kernels' names and parameter counts, from the preprocessed source
-    (d / "probe.cpp").write_text('#include "cuda_emu.h"\n#include "kernel.cu"\n')
+    (src / "probe.cpp").write_text('#include "cuda_emu.h"\n#include "kernel.cu"\n')
     probe = ["-D__global__=FAKEGPU_KERNEL", "-D__launch_bounds__(...)=FAKEGPU_BOUNDS(__VA_ARGS__)"]
-    pre = subprocess.run([_gxx(), "-E", *flags, *probe, str(d / "probe.cpp")],
+    pre = subprocess.run([_gxx(), "-E", *flags, *probe, str(src / "probe.cpp")],
                          capture_output=True, text=True)  # fmt: skip
     if pre.returncode:
         raise RuntimeError(f"g++ -E failed:\n{pre.stderr[-3000:]}")
@@ -367,13 +368,16 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
         _WRAPPER_ONE.format(name=n, args=", ".join(f"Arg{{args[{i}]}}" for i in range(k)))
         for n, (k, _) in entries.items()
     )
-    (d / "wrap.cpp").write_text(body)
+    (src / "wrap.cpp").write_text(body)
     so = d / "module.so"
-    if not so.exists():
-        cmd = [_gxx(), "-O1", "-shared", "-fPIC", *flags, str(d / "wrap.cpp"), "-o", str(so)]
+    if not so.exists():  # built once, then renamed into place in one step
+        tmp = src / "module.so"
+        cmd = [_gxx(), "-O1", "-shared", "-fPIC", *flags, str(src / "wrap.cpp"), "-o", str(tmp)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"g++ could not build the emulated module:\n{out.stderr[-3000:]}")
+        tmp.replace(so)
+    shutil.rmtree(src, ignore_errors=True)
     lib = ctypes.CDLL(str(so))
     for n in entries:
         getattr(lib, f"signature_{n}").restype = ctypes.c_char_p
