@@ -5,6 +5,7 @@
 #   make gpu-check  on a machine with an NVIDIA GPU: real-kernel tests, then the GPU benchmarks
 #   make gpu-check-preinstalled   the same with the machine's own python3 (CuPy, JAX, Numba CUDA
 #                   already installed), for GPU machines that cannot reach a package registry
+#   make gpu-emulated   no GPU: the GPU tests of the CUDA C kernels on an emulated GPU (slow)
 #
 # Needs only python3 (3.11+), make and a C compiler. Everything else comes from the lock files.
 
@@ -17,7 +18,7 @@ GPU_LOCK := requirements-gpu.lock
 STAMP    := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test gpu-check gpu-check-preinstalled lint venv venv-gpu assets clean help
+.PHONY: book test gpu-check gpu-check-preinstalled gpu-emulated lint venv venv-gpu assets clean help
 
 help:
 	@sed -n '3,9p' Makefile
@@ -78,6 +79,12 @@ gpu-check-preinstalled:
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m pytest $(GPU_TESTS) -q
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench gpu
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --json benchmarks/results/grad-$$(SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -c "$(GPU_SLUG)").json
+
+# Without a GPU: the @gpu CuPy tests on the emulated GPU of tests/fake_gpu.py (slow, ~6 min;
+# not part of make test). Checks the GPU tests' own code and the host code they drive.
+gpu-emulated: $(STAMP)
+	PYTHONPATH=tests/emulation $(BIN)/pytest -p fake_gpu_plugin -m gpu tests/test_cupy_raw.py \
+		-k "not past_two_to_the_31" -q
 
 clean:
 	rm -rf _build

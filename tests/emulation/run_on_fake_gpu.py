@@ -9,18 +9,10 @@ into other tests.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fake_gpu  # noqa: E402
-import scanbook  # noqa: E402  (before numba: the simulator stays on for numba_cuda)
-from scanbook import backends  # noqa: E402
-
-sys.modules["cupy"] = fake_gpu
-_installed = backends._installed
-backends.has_gpu = lambda: True
-backends.gpu_name = lambda: fake_gpu.NAME
-backends._installed = lambda m: m == "cupy" or _installed(m)
-
+import fake_gpu_plugin  # noqa: E402, F401  (installs the emulated GPU as cupy)
+import scanbook  # noqa: E402
 from scanbook.bench import main  # noqa: E402
 
 if __name__ == "__main__":
