@@ -41,18 +41,9 @@ def fake_gpu(monkeypatch):
     import shutil
 
     import fake_gpu as fg
-    from scanbook import backends
-    from scanbook.kernels import cupy_raw
 
     if shutil.which("g++") is None:
         pytest.skip("the emulated GPU needs g++")
-    installed = backends._installed
-    monkeypatch.setitem(__import__("sys").modules, "cupy", fg)
-    monkeypatch.setattr(backends, "has_gpu", lambda: True)
-    monkeypatch.setattr(backends, "gpu_name", lambda: fg.NAME)
-    monkeypatch.setattr(backends, "_installed", lambda m: m == "cupy" or installed(m))
-    cupy_raw._module.cache_clear()
-    cupy_raw._n_sm.cache_clear()
+    fg.install(monkeypatch.setattr, monkeypatch.setitem)
     yield fg
-    cupy_raw._module.cache_clear()
-    cupy_raw._n_sm.cache_clear()
+    fg.forget_modules()

@@ -457,3 +457,35 @@ class RawModule:
         if name not in self.kernels:
             raise AttributeError(f"no kernel {name!r} in the module; it has {self.kernels}")
         return _Function(self._lib, name, self.kernels[name][1])
+
+
+# ----------------------------------------------------------------------------------------------
+# installing it
+# ----------------------------------------------------------------------------------------------
+
+
+def install(setattr_=setattr, setitem=None) -> None:
+    """Make scanbook take this module for CuPy on a GPU: ``cupy`` in ``sys.modules``, a GPU
+    found, CuPy installed, and ``cupy_raw``'s compiled modules forgotten. The ``fake_gpu``
+    fixture passes ``monkeypatch.setattr``/``setitem`` so that all of it is undone after a test;
+    the plugin of ``make gpu-emulated`` leaves it in place."""
+    import sys
+
+    from scanbook import backends
+
+    if setitem is None:
+        setitem = dict.__setitem__
+    installed = backends._installed
+    setitem(sys.modules, "cupy", sys.modules[__name__])
+    setattr_(backends, "has_gpu", lambda: True)
+    setattr_(backends, "gpu_name", lambda: NAME)
+    setattr_(backends, "_installed", lambda m: m == "cupy" or installed(m))
+    forget_modules()
+
+
+def forget_modules() -> None:
+    """Clear ``cupy_raw``'s caches of compiled modules and multiprocessor counts."""
+    from scanbook.kernels import cupy_raw
+
+    cupy_raw._module.cache_clear()
+    cupy_raw._n_sm.cache_clear()

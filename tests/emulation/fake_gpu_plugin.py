@@ -11,10 +11,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fake_gpu  # noqa: E402
 import scanbook  # noqa: E402, F401  (before numba: the simulator stays on)
-from scanbook import backends  # noqa: E402
 
-sys.modules["cupy"] = fake_gpu
-_installed = backends._installed
-backends.has_gpu = lambda: True
-backends.gpu_name = lambda: fake_gpu.NAME
-backends._installed = lambda m: m == "cupy" or _installed(m)
+fake_gpu.install()

@@ -483,11 +483,19 @@ def _is_host_array(x) -> bool:
     return isinstance(x, np.ndarray) and type(x).__module__.split(".")[0] == "numpy"
 
 
+def _reject_host_arrays(**arrays) -> None:
+    """A NumPy array where a CuPy array belongs is the commonest mistake: say so, by name, even
+    before CuPy is imported (it may not be installed)."""
+    for name, x in arrays.items():
+        if _is_host_array(x):
+            raise TypeError(
+                f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy "
+                "host array"
+            )
+
+
 def _check_device_array(cp, name: str, x):
-    if _is_host_array(x):
-        raise TypeError(
-            f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy host array"
-        )
+    _reject_host_arrays(**{name: x})
     if not isinstance(x, cp.ndarray):
         raise TypeError(f"{name} must be a cupy.ndarray; got {type(x).__name__}")
     if x.dtype not in (np.float32, np.float64):
@@ -529,12 +537,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    for name, x in (("a", a), ("b", b), ("h0", h0)):
-        if _is_host_array(x):
-            raise TypeError(
-                f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy "
-                "host array"
-            )
+    _reject_host_arrays(a=a, b=b, h0=h0)
     cp = _cupy()
     _check_device_array(cp, "a", a)
     _check_device_array(cp, "b", b)
@@ -631,12 +634,7 @@ def linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
     ``h0`` may be None (zeros). The gradient does not depend on ``b``: it is checked when
     given and may be None. Defined in chapter 5; the kernel is chapter 4's.
     """
-    for name, x in (("a", a), ("b", b), ("h0", h0), ("h", h), ("g", g)):
-        if _is_host_array(x):
-            raise TypeError(
-                f"{name} must be a CuPy array on the GPU (cupy.asarray({name})); got a NumPy "
-                "host array"
-            )
+    _reject_host_arrays(a=a, b=b, h0=h0, h=h, g=g)
     cp = _cupy()
     _check_device_array(cp, "a", a)
     if a.ndim != 2:
