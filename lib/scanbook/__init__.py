@@ -29,7 +29,7 @@ __all__ = [
 
 
 _LAZY = {"jax", "bench", "viz", "exercises", "kernels"}  # heavier modules, loaded on first use
-_PLANNED = {"models": 6, "tasks": 7, "train": 7, "lti": 8, "deer": 9, "distributed": 10}
+_LATER = {"models": 6, "tasks": 7, "train": 7, "lti": 8, "deer": 9, "distributed": 10}
 
 
 def __getattr__(name):
@@ -38,8 +38,13 @@ def __getattr__(name):
 
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
-    if name in _PLANNED:
-        raise AttributeError(
-            f"scanbook.{name} belongs to chapter {_PLANNED[name]}, which is not written yet"
-        )
+    if name in _LATER:
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(
+                f"scanbook.{name} belongs to chapter {_LATER[name]}, which is not written yet"
+            ) from None
     raise AttributeError(f"module 'scanbook' has no attribute {name!r}")
