@@ -148,7 +148,7 @@ def lmu(order: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def discretize(A, B, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-order hold: the exact step of ``dm/dt = A m + B u`` over ``dt`` with ``u`` held constant.
+    """Zero-order hold: the exact step of ``dm/dt = A m + B u`` over ``dt``, ``u`` held constant.
 
     ``m(t + dt) = Ad m(t) + Bd u(t)`` with ``Ad = exp(A dt)`` and
     ``Bd = (integral_0^dt exp(A s) ds) B``. Both come from one matrix exponential of the
@@ -314,7 +314,7 @@ def apply(Ad, Bd, u, *, method: str = "loop", backend: str = "auto") -> np.ndarr
 
 
 def legendre(order: int, r) -> np.ndarray:
-    """The shifted Legendre polynomials ``P_0 .. P_{q-1}`` at ``r`` in ``[0, 1]``: shape ``(*r.shape, q)``.
+    """The shifted Legendre polynomials ``P_0 .. P_{q-1}`` at ``r``, shape ``(*r.shape, q)``.
 
     ``P_i(r) = L_i(2r - 1)`` with ``L_i`` the Legendre polynomials, by Bonnet's recurrence
     ``(n+1) P_{n+1} = (2n+1)(2r-1) P_n - n P_{n-1}``, ``P_0 = 1``, ``P_1 = 2r - 1``.
@@ -451,7 +451,7 @@ def memory(params, u, *, method: str = "fft") -> jax.Array:
 
 
 def layer_apply(params, x, *, method: str = "fft") -> jax.Array:
-    """The parallel LMU layer: ``x`` of shape ``(T, batch, in_dim)`` -> ``h`` ``(T, batch, hidden)``.
+    """The parallel LMU layer: ``x`` ``(T, batch, in_dim)`` -> ``h`` ``(T, batch, hidden)``.
 
     For every step at once:
 
