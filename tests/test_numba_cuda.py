@@ -311,6 +311,51 @@ def test_kernel_module_rejects_bad_inputs():
         nc.ptx("blelloch", np.int32)
 
 
+@pytest.mark.parametrize(
+    ("name", "sizes", "threads"),
+    [
+        ("hillis_steele", (2048,), 2048),  # one thread an element: over CUDA's 1024
+        ("blelloch", (3000,), 1500),  # not a power of two
+        ("add_block_sums", (96,), 48),
+        ("linear_recurrence", (32, 64), 2048),
+        ("linear_recurrence", (24, 8), 192),
+        ("linear_recurrence_shfl", (33,), 1056),  # 33 warps
+    ],
+)
+def test_kernel_refuses_sizes_a_gpu_rejects(name, sizes, threads):
+    with pytest.raises(ValueError, match=rf"kernel {name!r}.*\({threads} threads\)"):
+        nc.kernel(name, np.float32, *sizes)
+
+
+def test_shfl_kernel_takes_any_number_of_warps():
+    assert nc.kernel("linear_recurrence_shfl", np.float32, 3) is not None  # 96 threads
+
+
+# -- the package: sum scans and the recurrence backend in separate modules ------------------
+
+
+def test_package_layout():
+    from pathlib import Path
+
+    scan_kernels = ["hillis_steele", "blelloch", "blelloch_padded", "add_block_sums"]
+    # the order of the chapter (its first table lists KERNELS)
+    assert list(nc.KERNELS) == [*scan_kernels, "linear_recurrence", "linear_recurrence_shfl"]
+    for name, (make, _, _) in nc.KERNELS.items():
+        home = nc.scans if name in scan_kernels else nc.recurrence
+        assert make.__module__ == home.__name__, name
+    for name in nc.__all__:  # every name of the package is its module's own object
+        obj = getattr(nc, name)
+        homes = [m for m in (nc.scans, nc.recurrence, nc.registry) if getattr(m, name, None) is obj]
+        assert homes or name in {"scans", "recurrence", "registry"}, name
+    # the backend and its VJP dispatch to the recurrence module's function
+    assert nc.linear_recurrence is nc.recurrence.linear_recurrence
+    recurrence_source = Path(nc.recurrence.__file__).read_text()
+    assert "blelloch_block_scan" not in recurrence_source and "bank" not in recurrence_source
+    assert "def linear_recurrence" not in Path(nc.scans.__file__).read_text()
+    for module in (nc, nc.scans, nc.recurrence, nc.registry):
+        assert len(Path(module.__file__).read_text().splitlines()) < 600, module.__name__
+
+
 @pytest.mark.skipif(not sb.backends.cuda_simulator(), reason="the simulator's refusal only")
 def test_shfl_variant_refuses_the_simulator():
     with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
