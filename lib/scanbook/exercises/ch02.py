@@ -1,0 +1,266 @@
+"""Chapter 2's graders: Hillis-Steele, Blelloch, work and depth, the chunked scan.
+
+Defined in chapter 2 (Parallel scan algorithms).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ._grading import (
+    AWKWARD_LENGTHS,
+    Case,
+    Feedback,
+    compare,
+    format_value,
+    grade,
+    is_numeric,
+    make_rng,
+    random_values,
+    recurrence_cases,
+    same,
+)
+
+__all__ = [
+    "check_hillis_steele",
+    "check_blelloch",
+    "check_work_depth",
+    "check_chunked",
+]
+
+
+class _CountingCombine:
+    """Wraps a vectorised combine and counts its calls (one call per parallel level)."""
+
+    def __init__(self, combine: Callable, name: str):
+        self.combine, self.name, self.calls = combine, name, 0
+
+    def __call__(self, x, y):
+        self.calls += 1
+        return self.combine(x, y)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def check_hillis_steele(
+    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade ``fn(xs, combine) -> inclusive scan`` by the Hillis-Steele algorithm.
+
+    ``xs`` is a 1-D NumPy array and ``combine(x, y)`` a vectorised operator (``x`` the
+    earlier operands, ``y`` the later ones, as in :mod:`scanbook.ops`): ``np.add``,
+    ``np.maximum``, and "keep the earlier" (``x``), which is associative but not commutative.
+    Besides the values, the grader counts the calls of ``combine``: one call per level, so at
+    most ``ceil(log2 n)`` calls; a serial loop (``n - 1`` calls) does not pass.
+
+    Chapter 2, exercise 1.
+    """
+    rng = make_rng(5)
+    ops_: list[tuple[str, Callable]] = [
+        ("add", np.add),
+        ("maximum", np.maximum),
+        ("keep the earlier", lambda x, y: np.asarray(x).copy()),
+    ]
+    cases = []
+    for k, n in enumerate(AWKWARD_LENGTHS):
+        name, comb = ops_[k % 3]
+        xs = random_values(rng, n)
+        if name == "add":
+            expected = np.cumsum(xs)
+        elif name == "maximum":
+            expected = np.maximum.accumulate(xs) if n else xs.copy()
+        else:
+            expected = np.full(n, xs[0]) if n else xs.copy()
+        cases.append(
+            Case(
+                f"{name}, length {n}",
+                (xs, _CountingCombine(comb, name)),
+                expected,
+                show={"xs": xs, "combine": name},
+            )
+        )
+
+    def check(got, expected, case: Case) -> str | None:
+        why = compare(got, expected)
+        if why is not None:
+            return why
+        n = len(case.args[0])
+        levels = math.ceil(math.log2(n)) if n > 1 else 0
+        calls = case.args[1].calls
+        if calls > levels:
+            return (
+                f"the values are right, but combine was called {calls} times; Hillis-Steele "
+                f"needs only ceil(log2 n) = {levels} levels, one vectorised call each"
+            )
+        return None
+
+    def diagnose(case: Case, got) -> str | None:
+        xs = case.args[0]
+        if (
+            len(xs) > 1
+            and is_numeric(got)
+            and case.args[1].name == "keep the earlier"
+            and same(got, xs)
+        ):
+            return "the operands are swapped: combine(x[i - d], x[i]) keeps the earlier first"
+        return None
+
+    counted: list[Case] = []
+
+    def run(xs, combine):  # a fresh counter for every call (grade deep-copies the args)
+        counted.append(combine)
+        return fn(xs, combine)
+
+    def compare_counted(got, expected, case: Case) -> str | None:
+        live = Case(case.label, (case.args[0], counted[-1]), case.expected)
+        return check(got, expected, live)
+
+    return grade(
+        "check_hillis_steele",
+        run,
+        cases,
+        hint="for d = 1, 2, 4, ... < n: x[d:] = combine(x[:-d], x[d:]) (all positions at once)",
+        compare=compare_counted,
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def check_blelloch(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
+    """Grade ``fn(xs) -> exclusive prefix sums`` (``[0, x0, x0+x1, ...]``) for any length.
+
+    Meant for Blelloch's up-sweep/down-sweep, which works on powers of two: pad the input
+    with zeros (the identity) to the next power of two and cut the answer back. Lengths 0, 1,
+    2, 3, 5, 8, 13, 16, 31, 100; ints and floats.
+
+    Chapter 2, exercise 2.
+    """
+    rng = make_rng(6)
+    cases = []
+    for n in AWKWARD_LENGTHS:
+        dtype = np.int64 if n in (5, 13) else np.float64
+        xs = random_values(rng, n, dtype=dtype, high=9 if dtype == np.int64 else 2.0)
+        expected = np.concatenate([np.zeros(1, dtype=dtype), np.cumsum(xs)[:-1]]) if n else xs
+        cases.append(Case(f"length {n}, {np.dtype(dtype).name}", (xs,), expected, show={"xs": xs}))
+
+    def diagnose(case: Case, got) -> str | None:
+        xs = case.args[0]
+        if len(xs) and same(got, np.cumsum(xs)):
+            return "that is the inclusive scan; the down-sweep leaves the exclusive one"
+        if is_numeric(got) and np.ndim(got) == 1 and len(got) > len(xs):
+            return "the answer is still padded: cut it back to len(xs)"
+        return None
+
+    return grade(
+        "check_blelloch",
+        fn,
+        cases,
+        hint="pad to m = 2**ceil(log2 n) with zeros, up-sweep, set x[m-1] = 0, down-sweep, "
+        "return x[:n]",
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def check_work_depth(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
+    """Grade ``fn(n) -> (work, depth)`` of Blelloch's scan on ``n = 2^k`` elements.
+
+    Work is the number of operator applications, depth the number of levels, exactly as
+    :class:`scanbook.algorithms.Trace` counts them for :func:`scanbook.algorithms.blelloch`
+    (``n`` from 1 to 4096).
+
+    Chapter 2, exercise 3.
+    """
+    from .. import algorithms, ops
+
+    cases = []
+    for k in (1, 2, 3, 0, 5, 10, 12):
+        n = 1 << k
+        tr = algorithms.Trace()
+        algorithms.blelloch(ops.add, np.ones(n), trace=tr)
+        cases.append(Case(f"n={n}", (n,), (tr.work, tr.depth), show={"n": n}))
+
+    def check(got, expected, case: Case) -> str | None:
+        if not isinstance(got, tuple | list) or len(got) != 2:
+            return f"expected a pair (work, depth), got {format_value(got)}"
+        w, d = got
+        if not (is_numeric(w) and is_numeric(d)):
+            return f"expected numbers, got {format_value(got)}"
+        if w != expected[0]:
+            return f"work: expected {expected[0]}, got {format_value(w)}"
+        if d != expected[1]:
+            return f"depth: expected {expected[1]}, got {format_value(d)}"
+        return None
+
+    def diagnose(case: Case, got) -> str | None:
+        n = case.args[0]
+        if isinstance(got, tuple | list) and len(got) == 2:
+            if got[0] == 2 * n and n > 1:
+                return "2n is the rough count; each sweep does n/2 + n/4 + ... + 1 = n - 1"
+            if got[1] == math.log2(n) and n > 1:
+                return "that is one sweep; the up-sweep and the down-sweep have log2 n levels each"
+        return None
+
+    return grade(
+        "check_work_depth",
+        fn,
+        cases,
+        hint="count the operator applications per level of the up-sweep (n/2, n/4, ..., 1) "
+        "and of the down-sweep, and the levels of both",
+        compare=check,
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
+    """Grade ``fn(a, b, h0, n_chunks) -> h``: the linear recurrence by Algorithm 1 of chapter 2.
+
+    ``a``, ``b``: 1-D arrays of length ``T``; ``h0`` a scalar; ``n_chunks = p`` the number of
+    processors, which need not divide ``T`` and may exceed it (then use ``min(p, T)``).
+    Compared with the float64 loop, for ``p`` = 1, 2, 3, ``sqrt(T)`` and ``T``.
+
+    Chapter 2, exercise 4.
+    """
+    base = recurrence_cases(7, (0, 1, 2, 5, 13, 31, 100, 100, 100, 64))
+    chunks = (1, 3, 2, 2, 4, 5, 1, 7, 10, 64)
+    cases = []
+    for case, p in zip(base, chunks, strict=True):
+        a, b, h0 = case.args
+        cases.append(
+            Case(
+                f"{case.label}, n_chunks={p}",
+                (a, b, h0, p),
+                case.expected,
+                show={**case.show, "n_chunks": p},
+                rtol=case.rtol,
+                atol=case.atol,
+            )
+        )
+
+    def diagnose(case: Case, got) -> str | None:
+        a, b, h0, p = case.args
+        if len(a) and is_numeric(got) and np.shape(got) == np.shape(case.expected):
+            from .. import serial
+
+            if same(got, np.array(serial.linear_recurrence_loop(a, b, 0.0))):
+                return "h0 was lost: the carry-in of chunk 0 is h0"
+        return None
+
+    return grade(
+        "check_chunked",
+        fn,
+        cases,
+        hint="1) reduce each chunk to one affine pair (A_i, B_i); 2) scan the p pairs from h0 "
+        "to get each chunk's carry-in; 3) run each chunk's recurrence from its carry-in",
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )

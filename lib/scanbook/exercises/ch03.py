@@ -1,0 +1,275 @@
+"""Chapter 3's graders: bank conflicts, block sums, carry-in, the warp scan.
+
+Defined in chapter 3 (Blelloch on the GPU with Numba CUDA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._grading import (
+    Case,
+    Feedback,
+    compare,
+    grade,
+    is_numeric,
+    make_rng,
+    random_values,
+    same,
+)
+
+__all__ = [
+    "check_bank_conflict_degree",
+    "check_scan_with_block_sums",
+    "check_carry_in",
+    "check_warp_scan",
+]
+
+
+def check_bank_conflict_degree(
+    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade ``fn(addresses) -> k``: the ``k``-way bank conflict of one warp's request.
+
+    ``addresses`` is a list of up to 32 shared-memory word indices (4-byte words), one per
+    thread of a warp. Word ``w`` lives in bank ``w % 32``; threads that read the *same* word
+    share one broadcast, so ``k`` is the largest number of *distinct* words in any one bank
+    (1: conflict-free). Compared with :func:`scanbook.kernels.numba_cuda.bank_conflicts`'s
+    rule.
+
+    Chapter 3, exercise 1.
+    """
+
+    def degree(addresses) -> int:
+        per_bank: dict[int, set[int]] = {}
+        for w in addresses:
+            per_bank.setdefault(w % 32, set()).add(w)
+        return max((len(s) for s in per_bank.values()), default=0)
+
+    rng = make_rng(31)
+    patterns = [
+        ("consecutive words", list(range(32))),
+        ("stride 2", list(range(0, 64, 2))),
+        ("all threads read word 5 (broadcast)", [5] * 32),
+        ("stride 32", list(range(0, 32 * 32, 32))),
+        ("stride 33 (padded)", list(range(0, 33 * 32, 33))),
+        ("16 threads, stride 64", list(range(0, 64 * 16, 64))),
+        ("Blelloch up-sweep, stride 16", [16 * (2 * t + 1) - 1 for t in range(32)]),
+        (
+            "the same, padded",
+            [(16 * (2 * t + 1) - 1) + ((16 * (2 * t + 1) - 1) >> 5) for t in range(32)],
+        ),
+        ("random words, some repeated", [int(v) for v in rng.integers(0, 96, 32)]),
+    ]
+    cases = [
+        Case(label, (addr,), degree(addr), show={"addresses": addr}) for label, addr in patterns
+    ]
+
+    def diagnose(case: Case, got) -> str | None:
+        addr = case.args[0]
+        counts: dict[int, int] = {}
+        for w in addr:
+            counts[w % 32] = counts.get(w % 32, 0) + 1
+        if got == max(counts.values()):
+            return "threads reading the same word share one broadcast: count distinct words"
+        return None
+
+    return grade(
+        "check_bank_conflict_degree",
+        fn,
+        cases,
+        hint="group the distinct words by bank (word % 32); return the size of the largest group",
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+class _TileScanner:
+    """An inclusive block scan that refuses tiles longer than its block (counts its calls)."""
+
+    def __init__(self, block: int):
+        self.block, self.calls = block, 0
+
+    def __call__(self, tile):
+        tile = np.asarray(tile)
+        if tile.ndim != 1 or len(tile) > self.block:
+            raise ValueError(
+                f"block_scan scans at most block={self.block} elements; got shape {tile.shape}"
+            )
+        self.calls += 1
+        return np.cumsum(tile)
+
+    def __repr__(self) -> str:
+        return f"block_scan (tiles of at most {self.block})"
+
+
+def check_scan_with_block_sums(
+    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade ``fn(x, block, block_scan) -> inclusive scan of x`` for any length.
+
+    ``block_scan(tile)`` returns the inclusive scan of a tile of at most ``block`` elements
+    (and raises for a longer one), as one CUDA block would. Build the scan of any length from
+    it as :func:`scanbook.kernels.numba_cuda.scan` does: scan the tiles, scan the tile totals
+    (recursively: there may be more than ``block`` of them), add each tile's prefix back.
+    Lengths 0, 1, ``block - 1``, ``block``, ``block + 1``, ``block**2 + 3`` (two levels).
+
+    Chapter 3, exercise 2.
+    """
+    rng = make_rng(32)
+    cases = []
+    for block, n in ((4, 0), (4, 1), (4, 3), (4, 4), (4, 5), (4, 19), (8, 100), (4, 70)):
+        x = random_values(rng, n)
+        expected = np.cumsum(x) if n else x.copy()
+        cases.append(
+            Case(
+                f"length {n}, block {block}",
+                (x, block, _TileScanner(block)),
+                expected,
+                show={"x": x, "block": block},
+            )
+        )
+
+    def diagnose(case: Case, got) -> str | None:
+        x, block, _ = case.args
+        n = len(x)
+        if not is_numeric(got) or np.shape(got) != (n,) or n <= block:
+            return None
+        tiles = np.concatenate([np.cumsum(x[i : i + block]) for i in range(0, n, block)])
+        if same(got, tiles):
+            return "the tiles are scanned but their prefixes were never added back"
+        return None
+
+    return grade(
+        "check_scan_with_block_sums",
+        fn,
+        cases,
+        hint="totals = last element of each scanned tile; prefix = fn(totals) shifted right by "
+        "one (0 first); add prefix[k] to tile k",
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def check_carry_in(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
+    """Grade ``fn(A, B, h0) -> carry``: phase 2 of the chunked recurrence kernel.
+
+    ``A``, ``B``: shape ``(p, C)``, chunk ``k`` maps the state before it to
+    ``A[k] * h + B[k]``; ``h0``: shape ``(C,)``. Return the state *entering* each chunk,
+    shape ``(p, C)``: ``carry[0] = h0`` and ``carry[k] = A[k-1] * carry[k-1] + B[k-1]``.
+
+    Chapter 3, exercise 3.
+    """
+    rng = make_rng(33)
+    cases = []
+    for p, C in ((1, 1), (2, 1), (5, 3), (13, 2), (100, 4)):
+        A = random_values(rng, (p, C), low=0.5, high=1.0)
+        B = random_values(rng, (p, C))
+        h0 = random_values(rng, C)
+        carry = np.empty((p, C))
+        state = h0.copy()
+        for k in range(p):
+            carry[k] = state
+            state = A[k] * state + B[k]
+        shown = {"A": A, "B": B, "h0": h0}
+        cases.append(Case(f"p={p} chunks, C={C}", (A, B, h0), carry, show=shown))
+
+    def diagnose(case: Case, got) -> str | None:
+        A, B, h0 = case.args
+        from .. import serial
+
+        if is_numeric(got) and same(got, serial.linear_recurrence_numpy(A, B, h0)):
+            return "that is the state leaving each chunk (inclusive): shift it, h0 enters chunk 0"
+        return None
+
+    return grade(
+        "check_carry_in",
+        fn,
+        cases,
+        hint="run the recurrence over the chunk pairs from h0 and keep the state *before* each",
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+class _Shuffler:
+    """``shfl_up(v, d)``: lane ``i`` receives ``v[i - d]``; lanes below ``d`` keep ``v[i]``."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, v, d):
+        v = np.asarray(v)
+        if v.shape != (32,):
+            raise ValueError(f"shfl_up moves one value per lane: shape (32,); got {v.shape}")
+        d = int(d)
+        if not 0 < d < 32:
+            raise ValueError(f"delta must be between 1 and 31; got {d}")
+        self.calls += 1
+        out = v.copy()
+        out[d:] = v[:-d]
+        return out
+
+    def __repr__(self) -> str:
+        return "shfl_up"
+
+
+def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
+    """Grade ``fn(v, shfl_up) -> inclusive sums`` of the 32 lanes of a warp.
+
+    ``v`` has shape ``(32,)``, one value per lane; ``shfl_up(v, d)`` is ``cuda.shfl_up_sync``
+    for the whole warp at once: lane ``i`` receives ``v[i - d]``, and lanes ``i < d`` receive
+    their own value back. A warp scan needs ``log2 32 = 5`` shuffles; more calls fail.
+
+    Chapter 3, exercise 4.
+    """
+    rng = make_rng(34)
+    cases = []
+    for label in ("random", "random", "ones", "alternating signs"):
+        if label == "ones":
+            v = np.ones(32)
+        elif label == "alternating signs":
+            v = np.array([(-1.0) ** i * (i + 1) for i in range(32)])
+        else:
+            v = random_values(rng, 32)
+        cases.append(Case(label, (v, _Shuffler()), np.cumsum(v), show={"v": v}))
+    used: list[_Shuffler] = []
+
+    def run(v, shfl_up):
+        used.append(shfl_up)
+        return fn(v, shfl_up)
+
+    def check(got, expected, case: Case) -> str | None:
+        why = compare(got, expected)
+        if why is not None:
+            return why
+        if used[-1].calls > 5:
+            return f"right values, but {used[-1].calls} shuffles: 5 (d = 1, 2, 4, 8, 16) suffice"
+        return None
+
+    def diagnose(case: Case, got) -> str | None:
+        v = case.args[0]
+        x = v.copy()
+        for d in (1, 2, 4, 8, 16):
+            y = x.copy()
+            y[d:] = x[:-d]
+            x = x + y
+        if same(got, x):
+            return "lanes i < d got their own value back and added it: only lanes i >= d add"
+        return None
+
+    return grade(
+        "check_warp_scan",
+        run,
+        cases,
+        hint="for d in 1, 2, 4, 8, 16: up = shfl_up(x, d); x = where(lane >= d, x + up, x)",
+        compare=check,
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
