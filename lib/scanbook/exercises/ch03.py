@@ -197,26 +197,27 @@ def check_carry_in(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
     )
 
 
-class _Shuffler:
-    """``shfl_up(v, d)``: lane ``i`` receives ``v[i - d]``; lanes below ``d`` keep ``v[i]``."""
+def _shuffler() -> tuple[Callable, list[int]]:
+    """``shfl_up(v, d)``: lane ``i`` receives ``v[i - d]``; lanes below ``d`` keep ``v[i]``.
 
-    def __init__(self):
-        self.calls = 0
+    A fresh plain function per call of the reader's code, and its call counter (kept out of
+    the reader's reach: no attribute to reset).
+    """
+    count = [0]
 
-    def __call__(self, v, d):
+    def shfl_up(v, d):
         v = np.asarray(v)
         if v.shape != (32,):
             raise ValueError(f"shfl_up moves one value per lane: shape (32,); got {v.shape}")
         d = int(d)
         if not 0 < d < 32:
             raise ValueError(f"delta must be between 1 and 31; got {d}")
-        self.calls += 1
+        count[0] += 1
         out = v.copy()
         out[d:] = v[:-d]
         return out
 
-    def __repr__(self) -> str:
-        return "shfl_up"
+    return shfl_up, count
 
 
 def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
@@ -237,19 +238,20 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
             v = np.array([(-1.0) ** i * (i + 1) for i in range(32)])
         else:
             v = random_values(rng, 32)
-        cases.append(Case(label, (v, _Shuffler()), np.cumsum(v), show={"v": v}))
-    used: list[_Shuffler] = []
+        cases.append(Case(label, (v,), np.cumsum(v), show={"v": v}))
+    used: list[list[int]] = []
 
-    def run(v, shfl_up):
-        used.append(shfl_up)
+    def run(v):
+        shfl_up, count = _shuffler()
+        used.append(count)
         return fn(v, shfl_up)
 
     def check(got, expected, case: Case) -> str | None:
         why = compare(got, expected)
         if why is not None:
             return why
-        if used[-1].calls > 5:
-            return f"right values, but {used[-1].calls} shuffles: 5 (d = 1, 2, 4, 8, 16) suffice"
+        if used[-1][0] > 5:
+            return f"right values, but {used[-1][0]} shuffles: 5 (d = 1, 2, 4, 8, 16) suffice"
         return None
 
     def diagnose(case: Case, got) -> str | None:
