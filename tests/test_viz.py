@@ -1,6 +1,11 @@
 """Tests of scanbook.viz: the explorer's frames, the trace figure, and measured work/depth."""
 
+import ast
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -243,6 +248,204 @@ def test_library_exposes_viz():
     assert sb.viz is viz
 
 
+# -- the package: the names chapters 2-5 use, and the contract for new figure modules --------
+
+VIZ_DIR = Path(viz.__file__).parent
+FIGURE_MODULES = sorted(p.stem for p in VIZ_DIR.glob("*.py") if p.stem != "__init__")
+# what chapters 2-5 and the tests call as sb.viz.<name>: it must keep working, flat
+FLAT = {
+    "trees": ["Frame", "bounds", "draw_trace", "frames", "trace_of"],
+    "explorer": ["EXPLORER_MAX_N", "PHASE_NOTES", "frame_svg", "scan_explorer"],
+    "workdepth": ["DEFAULT_NS", "MARKERS", "Count", "counting", "plot_work_depth", "work_depth"],
+    "gpu": [
+        "describe_gpu_bandwidth",
+        "describe_gpu_results",
+        "plot_crossover",
+        "plot_gpu_bandwidth",
+        "plot_gpu_targets",
+        "plot_table1",
+        "select_gpu",
+    ],
+    "gradients": ["gradient_records", "plot_gradient_ratios"],
+    "common": ["NAMES", "PHASE_COLORS"],
+}
+
+
+def test_flat_names_are_the_modules_objects():
+    for module, names in FLAT.items():
+        for name in names:
+            assert getattr(viz, name) is getattr(getattr(viz, module), name), name
+    assert set(viz.__all__) == {n for names in FLAT.values() for n in names}
+    assert viz._example is viz.workdepth._example
+    assert {"common", "trees", "explorer", "workdepth", "gpu", "gradients"} <= set(FIGURE_MODULES)
+    assert viz.submodules() == FIGURE_MODULES
+    assert set(FIGURE_MODULES) <= set(dir(viz))
+
+
+def test_a_new_figure_module_needs_no_edit_of_the_package(tmp_path, monkeypatch):
+    """What chapter 6 does: one new file, then sb.viz.<topic>.<function> with no import."""
+    (tmp_path / "zz_heatmap.py").write_text(
+        "from .common import HIGHLIGHT, new_axes\n"
+        "def plot_x(ax=None):\n"
+        "    ax = new_axes(ax, (3, 2))\n"
+        "    ax.plot([1, 2], color=HIGHLIGHT)\n"
+        "    return ax.figure\n"
+    )
+    (tmp_path / "zz_broken.py").write_text("import no_such_package_for_viz_tests\n")
+    monkeypatch.setattr(viz, "__path__", [*viz.__path__, str(tmp_path)])
+    try:
+        assert "zz_heatmap" in viz.submodules() and "zz_heatmap" in dir(viz)
+        fig = sb.viz.zz_heatmap.plot_x()
+        assert sys.modules["scanbook.viz.zz_heatmap"] is viz.zz_heatmap
+        assert fig.axes[0].lines[0].get_color() == "C3"
+        plt.close(fig)
+        # a module that exists but cannot import says what is missing
+        with pytest.raises(ModuleNotFoundError, match="no_such_package_for_viz_tests"):
+            sb.viz.zz_broken  # noqa: B018
+    finally:
+        for name in ("zz_heatmap", "zz_broken"):
+            sys.modules.pop(f"scanbook.viz.{name}", None)
+            viz.__dict__.pop(name, None)
+
+
+def test_a_missing_figure_module_is_an_attribute_error():
+    with pytest.raises(AttributeError, match=r"no figure module viz/models_of_ch6\.py"):
+        sb.viz.models_of_ch6  # noqa: B018
+    assert not hasattr(viz, "models_of_ch6") and not hasattr(viz, "__wrapped__")
+    assert "scanbook.viz.models_of_ch6" not in sys.modules
+
+
+def _imports(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """(sibling viz modules, top-level packages) that a module imports at module level."""
+    siblings, packages = set(), set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                siblings.add(node.module.split(".")[0])
+            else:
+                siblings |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            packages.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            packages |= {a.name.split(".")[0] for a in node.names}
+    return siblings, packages
+
+
+def test_figure_modules_import_each_other_without_a_circle():
+    graph = {m: _imports(ast.parse((VIZ_DIR / f"{m}.py").read_text()))[0] for m in FIGURE_MODULES}
+    assert graph["common"] == set()
+    assert all(dep in FIGURE_MODULES for deps in graph.values() for dep in deps), graph
+    done: set[str] = set()
+
+    def visit(m, path):
+        assert m not in path, f"import circle: {' -> '.join([*path, m])}"
+        if m not in done:
+            for dep in graph[m]:
+                visit(dep, [*path, m])
+            done.add(m)
+
+    for m in FIGURE_MODULES:
+        visit(m, [])
+
+
+@pytest.mark.parametrize("module", FIGURE_MODULES)
+def test_figure_module_follows_the_contract(module):
+    path = VIZ_DIR / f"{module}.py"
+    source = path.read_text()
+    assert len(source.splitlines()) <= 650, f"{path.name}: split it (the contract: ~600 lines)"
+    tree = ast.parse(source)
+    heavy = _imports(tree)[1] & {"matplotlib", "ipywidgets", "jax", "cupy", "numba"}
+    assert not heavy, f"{path.name} imports {heavy} at import time: import inside functions"
+    mod = getattr(viz, module)
+    assert mod.__all__ and all(hasattr(mod, name) for name in mod.__all__)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+            doc = ast.get_docstring(node) or ""
+            assert re.search(r"Defined\s+in\s+chapters?\s+\d", doc), f"{path.name}: {node.name}"
+
+
+def test_importing_viz_imports_no_matplotlib():
+    code = (
+        "import sys, scanbook.viz; print(sorted({'matplotlib', 'ipywidgets'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- common: the helpers every figure module shares -------------------------------------------
+
+
+def test_savefig_writes_the_figure_of_a_figure_or_axes(tmp_path):
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [1, 0])
+    png = viz.common.savefig(ax, tmp_path / "new" / "folder" / "f.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = viz.common.savefig(fig, str(tmp_path / "f.svg"))
+    assert "<svg" in svg.read_text()
+    plt.close(fig)
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure or Axes; got list"):
+        viz.common.savefig([1], tmp_path / "x.png")
+
+
+def test_new_axes_reuses_or_makes_axes():
+    ax = viz.common.new_axes(None, (3, 2))
+    assert tuple(ax.figure.get_size_inches()) == (3, 2)
+    assert viz.common.new_axes(ax) is ax
+    plt.close(ax.figure)
+
+
+def test_read_results_keeps_one_benchmarks_readable_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCANBOOK_RESULTS_DIR", str(tmp_path))
+    assert viz.common.results_dir() == tmp_path
+    (tmp_path / "a.json").write_text(json.dumps({"benchmark": "models", "records": [1]}))
+    (tmp_path / "b.json").write_text(json.dumps({"records": [2]}))  # no "benchmark" key
+    (tmp_path / "c.json").write_text(json.dumps({"benchmark": "gpu"}))
+    (tmp_path / "d.json").write_text("{not json")
+    (tmp_path / "e.json").write_text("[1, 2]")  # JSON, not an object
+    (tmp_path / "f.txt").write_text(json.dumps({"benchmark": "models"}))  # not *.json
+    read = viz.common.read_results
+    assert [(f.name, d["records"]) for f, d in read("models")] == [("a.json", [1])]
+    assert [f.name for f, _ in read("models", default="models")] == ["a.json", "b.json"]
+    assert [f.name for f, _ in read("gpu")] == ["c.json"]
+    paths = [tmp_path / "f.txt", tmp_path / "missing.json", tmp_path / "d.json"]
+    assert [f.name for f, _ in read("models", paths)] == ["f.txt"]
+    assert read("deer") == []
+
+
+def test_record_helpers_trust_nothing():
+    c = viz.common
+    assert [c.is_num(x) for x in (1, 2.5, True, float("nan"), float("inf"), "3", None)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert c.record_shape({"T": 4096.0, "channels": 64, "dtype": "float32"}) == (
+        4096,
+        64,
+        "float32",
+    )
+    assert c.record_shape({"T": "many", "channels": None}) == (-1, -1, "?")
+    assert c.shape_text((4096, 64, "float32")) == "T=4,096, C=64, float32"
+    assert c.shape_text((-1, 1, "?"), "\n", dtype=False) == "T=?\nC=1"
+    assert [c.record_gbps({"gbps": x}) for x in (812.5, 0, -3, "9", 1e12)] == [812.5] + [None] * 4
+    assert c.kernel_label({"kernel": "_private"}) == "private" and c.kernel_label({}) == "?"
+    assert c.pct_text(87.4) == "87%" and c.pct_text(3e6) == "3e+06%"
+    assert c.gpu_of({}) == "unknown GPU" and c.day_of(None) == "undated"
+    assert c.day_of("2026-03-02T10:00:00+00:00") == "2026-03-02"
+    assert [c.fmt_number(x) for x in (3.0, 0.25, 12345.678, -np.inf, 2e7)] == [
+        "3",
+        "0.25",
+        "1.23e+04",
+        "−∞",
+        "2e+07",
+    ]
+    assert "C3" not in c.OTHER_COLORS and c.HIGHLIGHT == "C3"
+
+
 # -- the GPU benchmarks' figures (chapters 3-5), on synthetic result files -------------------
 #
 # No GPU has recorded results yet, so these tests write files of the benchmarks' exact schema
@@ -250,7 +453,6 @@ def test_library_exposes_viz():
 # SCANBOOK_RESULTS_DIR at it and draw from what the loaders read back: measured records,
 # failed kernels (``error``), skipped gradients (``skipped``), two GPUs and two runs.
 
-import json  # noqa: E402
 
 from scanbook import _bench_gpu, _bench_grad  # noqa: E402
 
