@@ -40,7 +40,8 @@ The contract for a chapter's graders (adding chapter N edits no shared file):
   with no public attribute exposing the inner function or the counter.
 
 :data:`GRADERS` maps every grader's name to the function, :data:`CHAPTERS` every chapter
-module's name to the module (the tests run every grader through the same robustness checks).
+module's name to the module, both in chapter order (the tests run every grader through the same
+robustness checks).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ __all__ = [
     "Feedback",
     "GRADERS",
     "compare",
+    "discover",
     "format_value",
     "grade",
     "is_numeric",
@@ -89,42 +91,44 @@ __all__ = [
 
 _CHAPTER_MODULE = re.compile(r"ch\d\d")
 
-#: Every chapter module found (``{"ch01": <module>, ...}``), in chapter order.
-CHAPTERS: dict[str, ModuleType] = {}
 
-#: Every grader (``{"check_prefix_sum": <function>, ...}``), in chapter order.
-GRADERS: dict[str, Callable] = {}
+def discover(package: str, path) -> tuple[dict[str, ModuleType], dict[str, Callable]]:
+    """Import every module ``chNN`` of ``package`` (found on ``path``) and collect its graders.
 
-
-def _load_chapters() -> None:
+    Returns ``(chapters, graders)``: ``{"ch01": module, ...}`` and ``{"check_x": function, ...}``,
+    both in chapter order. Raises ImportError for a module without ``__all__``, a name in it that
+    is not ``check_*``, or a grader defined by two chapters. Defined in chapter 1.
+    """
     found = sorted(
-        info.name for info in pkgutil.iter_modules(__path__) if _CHAPTER_MODULE.fullmatch(info.name)
+        info.name for info in pkgutil.iter_modules(path) if _CHAPTER_MODULE.fullmatch(info.name)
     )
+    chapters: dict[str, ModuleType] = {}
+    graders: dict[str, Callable] = {}
     owner: dict[str, str] = {}
     for name in found:
-        module = importlib.import_module(f".{name}", __name__)
+        module = importlib.import_module(f"{package}.{name}")
         exported = getattr(module, "__all__", None)
         if exported is None:
             raise ImportError(
-                f"scanbook.exercises.{name} must list its graders in __all__ "
-                '(e.g. __all__ = ["check_x"])'
+                f'{package}.{name} must list its graders in __all__ (e.g. __all__ = ["check_x"])'
             )
         for grader in exported:
             if not grader.startswith("check_"):
                 raise ImportError(
-                    f"scanbook.exercises.{name}.__all__ names {grader!r}: "
+                    f"{package}.{name}.__all__ names {grader!r}: "
                     "a chapter module exports only graders, named check_*"
                 )
             if grader in owner:
                 raise ImportError(
-                    f"{grader} is defined by both scanbook.exercises.{owner[grader]} and "
-                    f"scanbook.exercises.{name}: rename one"
+                    f"{grader} is defined by both {package}.{owner[grader]} and "
+                    f"{package}.{name}: rename one"
                 )
             owner[grader] = name
-            GRADERS[grader] = getattr(module, grader)
-        CHAPTERS[name] = module
-    globals().update(GRADERS)
-    __all__.extend(GRADERS)
+            graders[grader] = getattr(module, grader)
+        chapters[name] = module
+    return chapters, graders
 
 
-_load_chapters()
+CHAPTERS, GRADERS = discover(__name__, __path__)
+globals().update(GRADERS)
+__all__ += list(GRADERS)

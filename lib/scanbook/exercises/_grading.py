@@ -417,9 +417,16 @@ def _arg_names(case: Case, n_args: int) -> list[str]:
     return names + list(case.kwargs)
 
 
-def _judge(got, case: Case, compare_fn, diagnose) -> tuple[str | None, str | None]:
-    """``(why, specific_hint)``: runs inside the sandbox, since comparing may run the reader's
-    code (``__array__``, ``__eq__``, ``__len__`` of what it returned)."""
+def _judge(got, case: Case, compare_fn, diagnose) -> tuple[str | None, str | None, str]:
+    """``(why, specific_hint, got_shown)``: runs inside the sandbox, since comparing and showing
+    the answer may run the reader's code (``__array__``, ``__eq__``, ``__len__``, ``__repr__``)."""
+    with warnings.catch_warnings():  # casting the reader's answer may warn: the message says it
+        warnings.simplefilter("ignore")
+        why, specific = _judge_quietly(got, case, compare_fn, diagnose)
+        return why, specific, ("" if why is None else format_value(got))
+
+
+def _judge_quietly(got, case: Case, compare_fn, diagnose) -> tuple[str | None, str | None]:
     try:
         if compare_fn is not None:
             why = compare_fn(got, case.expected, case)
@@ -518,21 +525,18 @@ def grade(
             return _finish(Feedback(False, msg + tail, name, k), raise_on_fail, quiet)
         got = out.value
         judged = _sandbox.call(_judge, (got, case, compare, diagnose), {}, limit)
+        why, specific, shown = None, None, f"<{type(got).__name__} object>"
         if judged.timed_out:
-            why, specific = (
-                f"checking your answer ({type(got).__name__}) took over {limit:g} s",
-                None,
-            )
+            why = f"checking your answer ({type(got).__name__}) took over {limit:g} s"
         elif judged.error is not None:  # only if a grader's own compare fails very oddly
             err = judged.error
-            why = (
-                f"your answer could not be checked: {type(err).__name__}: {_sandbox.safe_str(err)}"
+            why = f"your answer could not be checked: {type(err).__name__}: " + (
+                _sandbox.safe_str(err)
             )
-            specific = None
         else:
-            why, specific = judged.value
+            why, specific, shown = judged.value
         if why is not None:
-            msg = f"{head}  got:      {format_value(got)}\n  problem:  {why}"
+            msg = f"{head}  got:      {shown}\n  problem:  {why}"
             if specific:
                 msg += f"\n  hint: {specific}"
             elif hint:
