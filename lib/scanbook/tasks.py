@@ -228,14 +228,34 @@ class Dataset(NamedTuple):
     n_classes: int
 
 
+def _digits_file():
+    """The file ``sklearn.datasets.load_digits`` reads, found without importing scikit-learn
+    (``import sklearn.datasets`` takes seconds: it loads SciPy)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _load_digits():
-    from sklearn.datasets import load_digits
+    path = _digits_file()
+    if path is not None:  # 1797 rows: 64 pixel values (0..16), then the label
+        table = np.loadtxt(path, delimiter=",")
+        pixels, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    else:
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)  # (1797, 8, 8), pixel values 0..16
+        bunch = load_digits()
+        pixels, target = bunch.images, bunch.target
+    images = (pixels / 16.0).astype(np.float32)  # (1797, 8, 8)
     images.setflags(write=False)
-    labels = bunch.target.astype(np.int32)
+    labels = target.astype(np.int32)
     labels.setflags(write=False)
     return images, labels
 
