@@ -1,4 +1,4 @@
-"""scanbook.exercises: the graders of chapters 1 and 2.
+"""scanbook.exercises: the graders of chapters 1, 2, 3 and 5 (chapter 4's: tests/test_cupy_raw.py).
 
 Every grader must pass a correct reference answer and fail, naming the failing case, on a
 plausible wrong one (off by one, inclusive for exclusive, composition in the wrong order, a
@@ -386,3 +386,128 @@ def test_grade_with_custom_cases():
     assert ex.grade("check_double", lambda x: 2 * x, cases, quiet=True)
     fb = ex.grade("check_double", lambda x: x * x, cases, hint="multiply by two", quiet=True)
     assert not fb and "case 2 of 2 (double 3)" in fb.message and "multiply by two" in fb.message
+
+
+# -- chapters 3 and 5: the notebooks' answers pass, a typical mistake gets its hint ----------
+
+
+def degree(addresses):
+    banks = {}
+    for w in addresses:
+        banks.setdefault(w % 32, set()).add(w)
+    return max(len(words) for words in banks.values())
+
+
+def degree_counts_threads(addresses):
+    banks = {}
+    for w in addresses:
+        banks[w % 32] = banks.get(w % 32, 0) + 1
+    return max(banks.values())
+
+
+def scan_blocks(x, block, block_scan):
+    x = np.asarray(x, dtype=float)
+    if len(x) <= block:
+        return block_scan(x) if len(x) else x.copy()
+    tiles = [block_scan(x[i : i + block]) for i in range(0, len(x), block)]
+    totals = np.array([t[-1] for t in tiles])
+    before = scan_blocks(totals, block, block_scan) - totals
+    return np.concatenate([t + s for t, s in zip(tiles, before, strict=True)])
+
+
+def scan_blocks_no_prefix(x, block, block_scan):
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return x.copy()
+    return np.concatenate([block_scan(x[i : i + block]) for i in range(0, len(x), block)])
+
+
+def carry_in(A, B, h0):
+    out, state = np.empty_like(A), h0.copy()
+    for k in range(len(A)):
+        out[k] = state
+        state = A[k] * state + B[k]
+    return out
+
+
+def carry_in_inclusive(A, B, h0):
+    return sb.serial.linear_recurrence_numpy(A, B, h0)
+
+
+def warp_scan(v, shfl_up):
+    lane, x = np.arange(32), np.asarray(v, dtype=float)
+    for d in (1, 2, 4, 8, 16):
+        x = np.where(lane >= d, shfl_up(x, d) + x, x)
+    return x
+
+
+def warp_scan_adds_own(v, shfl_up):
+    x = np.asarray(v, dtype=float)
+    for d in (1, 2, 4, 8, 16):
+        x = x + shfl_up(x, d)
+    return x
+
+
+def vjp(a, b, h0, h, g):
+    T = len(a)
+    db, carry = np.zeros_like(g), np.zeros_like(h0)
+    for t in range(T - 1, -1, -1):
+        carry = g[t] + (a[t + 1] * carry if t + 1 < T else 0)
+        db[t] = carry
+    h_prev = np.concatenate([h0[None], h[:-1]])
+    return db * h_prev, db, (a[0] * db[0] if T else np.zeros_like(h0))
+
+
+def vjp_unshifted(a, b, h0, h, g):
+    db, carry = np.zeros_like(g), np.zeros_like(h0)
+    for t in range(len(a) - 1, -1, -1):
+        carry = g[t] + a[t] * carry
+        db[t] = carry
+    h_prev = np.concatenate([h0[None], h[:-1]])
+    return db * h_prev, db, (a[0] * db[0] if len(a) else np.zeros_like(h0))
+
+
+def matrix_vjp(A, b, h0, h, g):
+    T = len(A)
+    lam, carry = np.zeros_like(g), np.zeros_like(h0)
+    for t in range(T - 1, -1, -1):
+        carry = g[t] + (A[t + 1].T @ carry if t + 1 < T else 0)
+        lam[t] = carry
+    h_prev = np.concatenate([h0[None], h[:-1]])
+    return lam[:, :, None] * h_prev[:, None, :], lam, (A[0].T @ lam[0] if T else np.zeros_like(h0))
+
+
+def matrix_vjp_no_transpose(A, b, h0, h, g):
+    return matrix_vjp(np.swapaxes(A, 1, 2), b, h0, h, g)
+
+
+def shared_decay_grad(lam, b, h0, g):
+    a = np.broadcast_to(lam, b.shape).copy()
+    h = sb.linear_recurrence(a, b, h0, backend="numpy")
+    da, _, _ = sb.linear_recurrence_vjp(a, b, h0, h, g, backend="numpy")
+    return da.sum(axis=0)
+
+
+def shared_decay_per_step(lam, b, h0, g):
+    a = np.broadcast_to(lam, b.shape).copy()
+    h = sb.linear_recurrence(a, b, h0, backend="numpy")
+    return sb.linear_recurrence_vjp(a, b, h0, h, g, backend="numpy")[0]
+
+
+@pytest.mark.parametrize(
+    "grader, right, wrong, words",
+    [
+        ("check_bank_conflict_degree", degree, degree_counts_threads, "distinct words"),
+        ("check_scan_with_block_sums", scan_blocks, scan_blocks_no_prefix, "never added back"),
+        ("check_carry_in", carry_in, carry_in_inclusive, "inclusive"),
+        ("check_warp_scan", warp_scan, warp_scan_adds_own, "only lanes i >= d add"),
+        ("check_linear_recurrence_vjp", vjp, vjp_unshifted, "NEXT step"),
+        ("check_matrix_recurrence_vjp", matrix_vjp, matrix_vjp_no_transpose, "ranspose"),
+        ("check_shared_decay_grad", shared_decay_grad, shared_decay_per_step, "add them up"),
+    ],
+)
+def test_later_chapters_graders(grader, right, wrong, words):
+    fb = getattr(ex, grader)(right, quiet=True)
+    assert fb, fb.message
+    fb = getattr(ex, grader)(wrong, quiet=True)
+    assert not fb and words in fb.message, fb.message
