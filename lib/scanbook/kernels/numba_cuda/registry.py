@@ -24,7 +24,16 @@ from numba import cuda, float32, float64
 
 from ... import backends as _backends
 
-__all__ = ["FULL_MASK", "KERNELS", "MAX_BLOCK_THREADS", "WARP", "kernel", "ptx", "register"]
+__all__ = [
+    "FULL_MASK",
+    "KERNELS",
+    "MAX_BLOCK_THREADS",
+    "WARP",
+    "compile_ptx_all",
+    "kernel",
+    "ptx",
+    "register",
+]
 
 # The upper levels of the recursive scans launch small grids on purpose: not worth a warning.
 warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-util")
