@@ -277,6 +277,3 @@ def scan_explorer(
     widgets.jslink((play, "value"), (slider, "value"))
     widgets.jslink((slider, "value"), (stack, "selected_index"))
     return widgets.VBox([widgets.HBox([play, slider]), stack])
-
-
-# -- work and depth, measured ----------------------------------------------------------------

@@ -138,9 +138,3 @@ def plot_work_depth(results: dict, *, ax_work=None, ax_depth=None):
     ax_work.set_title("Work")
     ax_depth.set_title("Depth")
     return ax_work, ax_depth
-
-
-# -- GPU benchmark results: the figures of chapters 3, 4 and 5 -------------------------------
-#
-# The records come from JSON files written on a GPU (``python -m scanbook.bench gpu`` and
-# ``python -m scanbook.bench grad --json``), possibly years and machines away from the one
