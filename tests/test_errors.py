@@ -114,8 +114,11 @@ def test_scan_errors():
     [
         ({"b": None}, "b must be an array of numbers; got NoneType"),
         ({"h0": "abc"}, "h0 must be an array of numbers; got str"),
-        ({"h0": [1j, 2j, 3j]}, "h0 must be numbers of dtype float64"),
-        ({"b": [[1.0, 2.0, 3.0]] * 5 + [[1.0]]}, "b must be numbers of dtype float64 of one shape"),
+        ({"h0": [1j, 2j, 3j]}, "h0 must be an array of numbers of dtype float64"),
+        (
+            {"b": [[1.0, 2.0, 3.0]] * 5 + [[1.0]]},
+            "b must be an array of numbers of dtype float64 of one shape",
+        ),
     ],
 )
 def test_unconvertible_inputs_name_the_argument(ab, bad, name):
@@ -132,14 +135,15 @@ def test_vjp_reverse_must_be_bool(ab):
         sb.linear_recurrence_vjp(a, b, None, h, h, reverse="no")
 
 
-def test_jax_backend_refuses_float64_without_x64(ab):
+def test_jax_backend_computes_float64_without_touching_x64(ab):
     import jax
 
     a, b = ab
     if jax.config.jax_enable_x64:  # pragma: no cover - the suite runs with x64 off
         pytest.fail("this test expects JAX's default 32-bit mode")
-    with pytest.raises(TypeError, match="JAX computes in 32 bits unless x64 is enabled"):
-        sb.linear_recurrence(a, b, backend="jax")
+    h = sb.linear_recurrence(a, b, backend="jax")
+    assert h.dtype == np.float64 and not jax.config.jax_enable_x64
+    np.testing.assert_allclose(np.asarray(h), reference_recurrence(a, b), rtol=1e-12)
     h = sb.linear_recurrence(a.astype(np.float32), b.astype(np.float32), backend="jax")
     assert h.dtype == np.float32
     np.testing.assert_allclose(h, reference_recurrence(a, b), rtol=1e-5, atol=1e-5)

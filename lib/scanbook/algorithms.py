@@ -129,27 +129,75 @@ def _shift_right(op: Operator, inclusive, xs):
     return _ops.concat([op.identity(xs, 1), _ops.take(inclusive, slice(0, n - 1))])
 
 
-def _validate(op, xs) -> int:
+def _check_exclusive(exclusive) -> None:
+    if not isinstance(exclusive, bool | np.bool_):
+        raise TypeError(f"exclusive must be True or False; got {exclusive!r}")
+
+
+def _as_numbers(name: str, x) -> np.ndarray:
+    """``x`` as a NumPy array of numbers (bool, int, float, complex), or a TypeError naming it."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:  # a ragged list
+        raise TypeError(
+            f"{name} must be an array of numbers of one shape; got {x!r:.60} ({err})"
+        ) from err
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must be an array of numbers; got dtype {arr.dtype}")
+    return arr
+
+
+_NO_BOOL = {"add": "xs", "affine": "a, b", "matrix_affine": "A, b"}
+
+
+def _validate(op, xs, exclusive=False) -> tuple[int, Elements]:
+    """Check ``op``, ``xs`` and ``exclusive``; return the length and the elements as arrays.
+
+    One set of rules for every algorithm: numbers only; for the affine operators, ``a`` and
+    ``b`` of one shape (``A`` of shape ``(n, *batch, k, k)`` with ``b`` ``(n, *batch, k)``);
+    ``add`` and the affine operators refuse booleans, which NumPy would add as a logical or.
+    """
     if not isinstance(op, Operator):
         raise TypeError(f"op must be a scanbook.ops.Operator (e.g. ops.add); got {op!r}")
+    _check_exclusive(exclusive)
     if op.name in ("affine", "matrix_affine"):
         if not (isinstance(xs, tuple) and len(xs) == 2):
             raise TypeError(f"ops.{op.name} scans pairs (a, b) of arrays; got {type(xs).__name__}")
-        a, b = xs
-        if np.shape(a)[:1] != np.shape(b)[:1]:
+        na = "A" if op.name == "matrix_affine" else "a"
+        a, b = _as_numbers(na, xs[0]), _as_numbers("b", xs[1])
+        for name, x in ((na, a), ("b", b)):
+            if x.ndim == 0:
+                raise ValueError(f"{name} must have a leading (time) axis; got shape ()")
+            if x.dtype == np.bool_:
+                raise TypeError(
+                    f"ops.{op.name} needs numbers, not booleans; got {name} of dtype bool"
+                )
+        if a.shape[0] != b.shape[0]:
             raise ValueError(
-                f"a and b must have the same length; got {np.shape(a)[0]} and {np.shape(b)[0]}"
+                f"{na} and b must have the same length; got {a.shape[0]} and {b.shape[0]}"
             )
-        return int(np.shape(a)[0])
+        if op.name == "affine" and a.shape != b.shape:
+            raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}")
+        if op.name == "matrix_affine":
+            if a.ndim < 3 or a.shape[-1] != a.shape[-2]:
+                raise ValueError(f"A must have shape (n, *batch, k, k); got {a.shape}")
+            if b.shape != a.shape[:-1]:
+                raise ValueError(
+                    f"b must have shape (n, *batch, k) = {a.shape[:-1]} to match A "
+                    f"{a.shape}; got {b.shape}"
+                )
+        return int(a.shape[0]), (a, b)
     if isinstance(xs, tuple):
         raise TypeError(f"ops.{op.name} scans one array; got a tuple of {len(xs)}")
-    if np.ndim(xs) == 0:
-        raise ValueError(f"xs must have a leading (time) axis; got shape {np.shape(xs)}")
-    return len(xs)
-
-
-def _as_elements(xs):
-    return tuple(np.asarray(x) for x in xs) if isinstance(xs, tuple) else np.asarray(xs)
+    x = _as_numbers("xs", xs)
+    if x.ndim == 0:
+        raise ValueError(f"xs must have a leading (time) axis; got shape {x.shape}")
+    if op.name == "add" and x.dtype == np.bool_:
+        raise TypeError(
+            "ops.add needs numbers, not booleans (NumPy adds them as a logical or); "
+            "got xs of dtype bool: count with xs.astype(int)"
+        )
+    return len(x), x
 
 
 # -- Hillis & Steele -----------------------------------------------------------------------
@@ -163,8 +211,8 @@ def hillis_steele(
     ``ceil(log2 n)`` levels; level ``k`` does ``n - 2^k`` applications, so the work is
     ``n ceil(log2 n) - 2^ceil(log2 n) + 1``: more than the serial ``n - 1`` by a factor ``log n``.
     """
-    n = _validate(op, xs)
-    x = _ops.copy(_as_elements(xs))
+    n, xs = _validate(op, xs, exclusive)
+    x = _ops.copy(xs)
     if trace is not None:
         trace._start("hillis_steele", n, n, x)
     d = 1
@@ -193,8 +241,7 @@ def blelloch(
     (``2(n - 1)`` when ``n`` is a power of two).
     The inclusive scan is the exclusive one shifted left by one, with the total last.
     """
-    n = _validate(op, xs)
-    xs = _as_elements(xs)
+    n, xs = _validate(op, xs, exclusive)
     if n == 0:
         return _ops.copy(xs)
     m = 1 << (n - 1).bit_length()
@@ -263,12 +310,11 @@ def chunked(
     is why this shape suits GPUs (chapter 2, section 2.7; the kernels of chapters 3 and 4).
     The last chunk is padded with identities; those applications are not counted.
     """
-    n = _validate(op, xs)
+    n, xs = _validate(op, xs, exclusive)
     if n_chunks is not None and (
         isinstance(n_chunks, bool) or not isinstance(n_chunks, int | np.integer) or n_chunks < 1
     ):
         raise ValueError(f"n_chunks must be a positive integer or None; got {n_chunks!r}")
-    xs = _as_elements(xs)
     if n == 0:
         return _ops.copy(xs)
     p = min(default_chunks(n) if n_chunks is None else int(n_chunks), n)
@@ -351,11 +397,16 @@ def scan(
 
     Defined in chapter 2; the serial definition in chapter 1.
     """
+    if not isinstance(algorithm, str):
+        raise TypeError(
+            f"algorithm must be a string, one of {sorted(ALGORITHMS)}; "
+            f"got {type(algorithm).__name__} {algorithm!r:.60}"
+        )
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}; got {algorithm!r}")
     if algorithm == "serial":
-        _validate(op, xs)
+        _, xs = _validate(op, xs, exclusive)
         if trace is not None:
             raise ValueError("trace is recorded by the parallel algorithms; got algorithm='serial'")
-        return _serial.scan(op, _as_elements(xs), exclusive=exclusive)
+        return _serial.scan(op, xs, exclusive=exclusive)
     return ALGORITHMS[algorithm](op, xs, exclusive=exclusive, trace=trace)

@@ -25,6 +25,7 @@ file, even though it is also called ``jax``.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import jax
@@ -42,18 +43,56 @@ __all__ = [
 
 # -- input checking (runs at trace time: shapes and dtypes are static) ------------------------
 
+_WIDE = ("float64", "complex128")
+
+
+def _tracing() -> bool:
+    """True inside ``jax.jit``, ``jax.grad``, ``jax.vmap`` ... (where JAX's own mode applies)."""
+    try:
+        from jax._src import core as _core
+
+        return not _core.trace_state_clean()
+    except (ImportError, AttributeError):  # pragma: no cover - a JAX without this helper
+        return False
+
+
+def _precision(lead, *others):
+    """The context to compute in: a scoped ``jax.enable_x64(True)``, or nothing.
+
+    The rule, one for every function of this module and for ``scanbook.linear_recurrence(...,
+    backend="jax")`` and its VJP: arrays keep the dtype they have, and the data (``lead``:
+    ``(a, b)`` or ``(A, b)``) decides.
+
+    * ``a`` and ``b`` NumPy arrays (or lists): every argument keeps its dtype. If one of them
+      is 64-bit (float64, complex128), the computation runs under a scoped x64 mode and
+      returns 64 bits; a mismatch (float64 ``a`` with a float32 ``h0``) is a TypeError.
+    * ``a`` or ``b`` a JAX array: JAX's own mode decides, and NumPy arguments are converted
+      as ``jnp.asarray`` converts them (float64 to float32 while x64 is off). A JAX array is
+      only 64-bit if it was made in x64 mode; it then stays 64-bit.
+    * inside a traced function (``jit``, ``grad``, ``vmap``) the mode of the surrounding
+      computation applies.
+
+    JAX's global flag is never changed.
+    """
+    if jax.config.jax_enable_x64 or _tracing():
+        return contextlib.nullcontext()
+    args = [x for x in (*lead, *others) if hasattr(x, "dtype") and hasattr(x, "shape")]
+    if any(isinstance(x, jax.Array) for x in lead):
+        args = [x for x in args if isinstance(x, jax.Array)]
+    if any(np.dtype(x.dtype).name in _WIDE for x in args):
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
 
 def _as_jax(name: str, x, like=None) -> jax.Array:
     """Arrays become JAX arrays; Python numbers and lists take ``like``'s dtype."""
     if hasattr(x, "dtype") and hasattr(x, "shape"):
+        if isinstance(x, np.ndarray) and not x.dtype.isnative:  # JAX has no big-endian arrays
+            x = x.astype(x.dtype.newbyteorder("="))
         return jnp.asarray(x)
-    try:
-        arr = np.asarray(x) if like is None else np.asarray(x, dtype=like.dtype)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}") from err
-    if arr.dtype == object:
-        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
-    return jnp.asarray(arr)
+    from .recurrence import _numbers
+
+    return jnp.asarray(_numbers(name, x, None if like is None else np.dtype(like.dtype)))
 
 
 _DTYPES = ("float32", "float64", "complex64", "complex128")
@@ -168,6 +207,16 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
     Returns:
         ``h``, the shape and dtype of ``b``. ``T = 0`` gives an empty array. NaN in, NaN out.
 
+    Precision: arrays keep their dtype. NumPy float64 or complex128 ``a`` and ``b`` are
+    computed under a scoped ``jax.enable_x64`` and return float64 (complex128), without
+    touching JAX's global flag; JAX arrays keep the dtype they have, and NumPy arguments
+    mixed with them are converted as ``jnp.asarray`` does; inside ``jit``/``grad``/``vmap``
+    the surrounding computation's mode applies (the full rule: :func:`_precision`).
+    Subnormal numbers are flushed to zero, as XLA does. The scan multiplies decays over
+    runs of steps: its results are finite where those products and partial states are in
+    range, which ``|a| <= 1`` guarantees (the exact condition is in
+    :func:`scanbook.linear_recurrence`).
+
     The forward pass is ``jax.lax.associative_scan`` over the affine pairs ``(a[t], b[t])``.
     Its gradient (``jax.grad``, ``jax.vjp``) is not autodiff through the scan but the rule
     derived in chapter 5: ``db`` is the reverse recurrence ``db[t] = g[t] + a[t+1] db[t+1]``
@@ -183,10 +232,29 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
     Defined in chapter 5.
     """
     reverse = _check_reverse(reverse)
-    a, b, h0 = _prepare(a, b, h0)
-    if a.shape[0] == 0:
-        return jnp.zeros(a.shape, a.dtype)
-    return _recurrence_jit(a, b, h0, reverse)
+    with _precision((a, b), h0):
+        a, b, h0 = _prepare(a, b, h0)
+        if a.shape[0] == 0:
+            return jnp.zeros(a.shape, a.dtype)
+        return _recurrence_jit(a, b, h0, reverse)
+
+
+_recurrence_bwd_jit = jax.jit(_recurrence_bwd, static_argnums=0)
+
+
+def _linear_recurrence_vjp(a, b, h0, h, g, *, reverse: bool = False):
+    """``(da, db, dh0)`` by the rule of :func:`linear_recurrence`'s custom VJP, called directly.
+
+    What ``scanbook.linear_recurrence_vjp(..., backend="jax")`` runs, after checking ``h`` and
+    ``g`` (same shape and dtype as ``a``). The same precision rule as the forward pass.
+    """
+    reverse = _check_reverse(reverse)
+    with _precision((a, b), h0, h, g):
+        a, b, h0 = _prepare(a, b, h0)
+        h, g = _as_jax("h", h), _as_jax("g", g)
+        if a.shape[0] == 0:
+            return jnp.zeros(a.shape, a.dtype), jnp.zeros(a.shape, a.dtype), jnp.zeros_like(h0)
+        return _recurrence_bwd_jit(reverse, (a, h0, h), g)
 
 
 def linear_recurrence_autodiff(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
@@ -199,10 +267,11 @@ def linear_recurrence_autodiff(a, b, h0=None, *, reverse: bool = False) -> jax.A
     Defined in chapter 5.
     """
     reverse = _check_reverse(reverse)
-    a, b, h0 = _prepare(a, b, h0)
-    if a.shape[0] == 0:
-        return jnp.zeros(a.shape, a.dtype)
-    return _scan_jit(a, b, h0, reverse)
+    with _precision((a, b), h0):
+        a, b, h0 = _prepare(a, b, h0)
+        if a.shape[0] == 0:
+            return jnp.zeros(a.shape, a.dtype)
+        return _scan_jit(a, b, h0, reverse)
 
 
 def linear_recurrence_sequential(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
@@ -214,15 +283,16 @@ def linear_recurrence_sequential(a, b, h0=None, *, reverse: bool = False) -> jax
     Defined in chapter 5.
     """
     reverse = _check_reverse(reverse)
-    a, b, h0 = _prepare(a, b, h0)
 
     def step(h, ab):
         a_t, b_t = ab
         h = a_t * h + b_t
         return h, h
 
-    _, h = jax.lax.scan(step, h0, (a, b), reverse=reverse)
-    return h
+    with _precision((a, b), h0):
+        a, b, h0 = _prepare(a, b, h0)
+        _, h = jax.lax.scan(step, h0, (a, b), reverse=reverse)
+        return h
 
 
 # -- matrix coefficients: h[t] = A[t] @ h[t-1] + b[t] ----------------------------------------
@@ -311,7 +381,8 @@ def matrix_linear_recurrence(A, b, h0=None, *, reverse: bool = False) -> jax.Arr
         reverse: a static Python bool: ``h[t] = A[t] @ h[t+1] + b[t]`` with ``h[T] = h0``.
 
     Returns:
-        ``h`` of shape ``(T, n)``.
+        ``h`` of shape ``(T, n)``, the dtype of ``b``, under the precision rule of
+        :func:`linear_recurrence` (NumPy float64 in, float64 out, JAX's flag untouched).
 
     The scan composes pairs ``(A, b)``: ``(A2 A1, A2 b1 + b2)``, which costs ``O(n^3)`` a
     combination (a matrix product), against ``O(n^2)`` a step for the loop. Its custom VJP
@@ -327,10 +398,11 @@ def matrix_linear_recurrence(A, b, h0=None, *, reverse: bool = False) -> jax.Arr
     Defined in chapter 5.
     """
     reverse = _check_reverse(reverse)
-    A, b, h0 = _prepare_matrix(A, b, h0)
-    if A.shape[0] == 0:
-        return jnp.zeros(b.shape, b.dtype)
-    return _matrix_recurrence_jit(A, b, h0, reverse)
+    with _precision((A, b), h0):
+        A, b, h0 = _prepare_matrix(A, b, h0)
+        if A.shape[0] == 0:
+            return jnp.zeros(b.shape, b.dtype)
+        return _matrix_recurrence_jit(A, b, h0, reverse)
 
 
 def matrix_linear_recurrence_sequential(A, b, h0=None, *, reverse: bool = False) -> jax.Array:
@@ -339,12 +411,13 @@ def matrix_linear_recurrence_sequential(A, b, h0=None, *, reverse: bool = False)
     Defined in chapter 5.
     """
     reverse = _check_reverse(reverse)
-    A, b, h0 = _prepare_matrix(A, b, h0)
 
     def step(h, Ab):
         A_t, b_t = Ab
         h = A_t @ h + b_t
         return h, h
 
-    _, h = jax.lax.scan(step, h0, (A, b), reverse=reverse)
-    return h
+    with _precision((A, b), h0):
+        A, b, h0 = _prepare_matrix(A, b, h0)
+        _, h = jax.lax.scan(step, h0, (A, b), reverse=reverse)
+        return h

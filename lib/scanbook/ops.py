@@ -38,6 +38,7 @@ __all__ = [
     "take",
     "put",
     "concat",
+    "check_associative",
 ]
 
 Elements = Any  # an array, or a tuple of arrays sharing the leading (time) axis
@@ -46,6 +47,16 @@ Elements = Any  # an array, or a tuple of arrays sharing the leading (time) axis
 @dataclass(frozen=True)
 class Operator:
     """An associative operator with its identity.
+
+    Every scan in this book relies on associativity: the parallel algorithms regroup the
+    combinations (Hillis-Steele by powers of two, Blelloch as a tree, the chunked scan by
+    chunks), and only an associative operator gives the same answer under every grouping.
+    Nothing here can prove that about the ``combine`` you pass: a non-associative one
+    (subtraction, an average) runs without error and gives a *different* answer from each
+    algorithm. :func:`check_associative` tests it on samples of your own data, cheaply.
+    Floating-point addition and multiplication are associative only up to rounding, which
+    is the difference the book's tests allow for. The parallel algorithms also pad with
+    ``identity``, so it must be a true identity on both sides.
 
     Attributes:
         name: a short name (``"add"``).
@@ -113,7 +124,9 @@ def _add_identity(like, n):
 
 def _max_identity(like, n):
     x = np.asarray(like)
-    if np.issubdtype(x.dtype, np.floating):
+    if x.dtype == np.bool_:  # maximum of booleans is "any so far": identity False
+        low = False
+    elif np.issubdtype(x.dtype, np.floating):
         low = -np.inf
     elif np.issubdtype(x.dtype, np.integer):
         low = np.iinfo(x.dtype).min
@@ -160,3 +173,65 @@ def _matrix_affine_identity(like, n):
 matrix_affine = Operator("matrix_affine", _matrix_affine_combine, _matrix_affine_identity, "∘")
 
 OPERATORS = {op.name: op for op in (add, maximum, affine, matrix_affine)}
+
+
+# -- a spot-check of associativity -------------------------------------------------------------
+
+
+def _close(u, v, rtol: float, atol: float) -> np.ndarray:
+    """Elementwise ``u ≈ v`` reduced to one bool per sampled triple (NaN equal to NaN)."""
+    parts = u if isinstance(u, tuple) else (u,)
+    others = v if isinstance(v, tuple) else (v,)
+    ok = None
+    for p, q in zip(parts, others, strict=True):
+        p, q = np.asarray(p), np.asarray(q)
+        if p.dtype.kind in "fc" or q.dtype.kind in "fc":
+            same = np.isclose(p, q, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            same = p == q
+        same = same.reshape(len(same), -1).all(axis=1) if same.ndim > 1 else same
+        ok = same if ok is None else ok & same
+    return ok
+
+
+def check_associative(
+    op: Operator,
+    xs: Elements,
+    *,
+    samples: int = 100,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    seed: int = 0,
+) -> bool:
+    """Spot-check that ``op`` is associative on the data ``xs``: a cheap test, not a proof.
+
+    Draws ``samples`` random triples ``(x, y, z)`` of elements of ``xs`` and compares
+    ``(x ∘ y) ∘ z`` with ``x ∘ (y ∘ z)``: two vectorised calls of ``op.combine`` each, so
+    the cost is that of about four scan levels over ``samples`` elements. Floating-point
+    results are compared up to ``rtol`` and ``atol`` (rounding makes even ``add`` differ in
+    the last bits); integers and booleans exactly; NaN equals NaN.
+
+    Returns True when every sampled triple agrees, False as soon as one does not. A True is
+    evidence, not proof: the operator may still fail on data that was not sampled.
+
+    ``check_associative(ops.add, x)`` is True; for ``Operator("subtract", lambda x, y: x - y,
+    ops.add.identity, "-")`` it is False on almost any data, which is why the four algorithms
+    of chapter 2 give four different answers for it.
+
+    Defined in chapter 1 (where associativity is what makes a scan parallel).
+    """
+    if not isinstance(op, Operator):
+        raise TypeError(f"op must be a scanbook.ops.Operator (e.g. ops.add); got {op!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        raise ValueError(f"samples must be a positive integer; got {samples!r}")
+    xs = tuple(np.asarray(x) for x in xs) if isinstance(xs, tuple) else np.asarray(xs)
+    if np.ndim(xs[0] if isinstance(xs, tuple) else xs) == 0:
+        raise ValueError("xs must have a leading (time) axis; got a scalar")
+    n = length(xs)
+    if n == 0:
+        return True
+    idx = np.random.default_rng(seed).integers(0, n, size=(3, int(samples)))
+    x, y, z = (take(xs, i) for i in idx)
+    left = op.combine(op.combine(x, y), z)
+    right = op.combine(x, op.combine(y, z))
+    return bool(np.all(_close(left, right, rtol, atol)))

@@ -122,32 +122,82 @@ def _check_dtype(name: str, x, backend: str) -> None:
         raise TypeError(f"{name} must have dtype {names} for backend {backend!r}; got {dt.name}")
 
 
+def _describe(x, arr: np.ndarray) -> str:
+    """What a non-numeric list holds, for an error message: ``"a list of str"``."""
+    if arr.dtype == object:
+        kinds = sorted({type(v).__name__ for v in arr.ravel()[:1000]})
+        what = ", ".join(kinds) or "objects"
+    elif arr.dtype.kind in "US":
+        what = "str"
+    else:
+        what = arr.dtype.name
+    return f"a {type(x).__name__} of {what}"
+
+
+def _numbers(name: str, x, dtype=None) -> np.ndarray:
+    """A Python number or (nested) list as a NumPy array of numbers, of ``dtype`` if given.
+
+    Only numbers (int, float, complex) are accepted: ``None``, strings and booleans are
+    refused with a TypeError naming the argument, rather than read as NaN, parsed, or taken
+    as 0 and 1. Shared by :mod:`scanbook.jax`.
+    """
+    if x is None or isinstance(x, str | bytes | dict | set):
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
+    expected = "an array of numbers" + ("" if dtype is None else f" of dtype {np.dtype(dtype)}")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:  # a ragged list
+        raise TypeError(f"{name} must be {expected} of one shape; got {x!r:.60} ({err})") from err
+    if arr.dtype.kind not in "iufc":
+        raise TypeError(f"{name} must be {expected}; got {_describe(x, arr)}")
+    if dtype is not None:
+        if not np.can_cast(arr.dtype, dtype, casting="same_kind"):
+            raise TypeError(f"{name} must be {expected}; got {arr.dtype} values")
+        arr = arr.astype(dtype)
+    return arr
+
+
+def _native(x):
+    """Big-endian NumPy arrays (``'>f8'``) in native byte order; everything else unchanged."""
+    if isinstance(x, np.ndarray | np.generic) and not x.dtype.isnative:
+        return np.asarray(x).astype(x.dtype.newbyteorder("="))
+    return x
+
+
 def _as_array(name: str, x, kind: str, like=None):
     """Arrays pass through; Python numbers and lists become arrays (of ``like``'s dtype)."""
     if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return _native(x)
+    arr = _numbers(name, x, None if like is None else np.dtype(like.dtype))
+    return _to_kind(arr, kind)
+
+
+def _to_kind(x, kind: str):
+    """Move a NumPy or JAX array to ``kind`` (``"numpy"`` or ``"jax"``), as that kind converts."""
+    if kind == "numpy":
+        return np.asarray(x)
+    if kind == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(x)
+    return x
+
+
+def _convert(name: str, x, kind: str, lead: str, like):
+    """``h0``, ``h`` or ``g`` brought to the kind of array the computation uses.
+
+    NumPy and JAX arrays convert into each other as the forward pass converts ``a`` and
+    ``b``; CuPy arrays never move between host and device implicitly.
+    """
+    if not (hasattr(x, "dtype") and hasattr(x, "shape")):
+        return _to_kind(_numbers(name, x, np.dtype(like.dtype)), kind)
+    x = _native(x)
+    have = _array_kind(x)
+    if have == kind:
         return x
-    if x is None or isinstance(x, str | bytes | dict | set):
-        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
-    want = None if like is None else np.dtype(like.dtype)
-    try:
-        arr = np.asarray(x, dtype=want)
-    except (TypeError, ValueError) as err:
-        expected = "an array of numbers" if want is None else f"numbers of dtype {want}"
-        raise TypeError(f"{name} must be {expected} of one shape; got {x!r:.60} ({err})") from err
-    if arr.dtype == object:
-        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__}")
-    return _xp(kind).asarray(arr)
-
-
-def _check_jax_x64(name: str, x) -> None:
-    """JAX silently computes 64-bit inputs in 32 bits unless x64 is on: refuse instead."""
-    import jax
-
-    if not jax.config.jax_enable_x64:
-        raise TypeError(
-            f"{name} has dtype {x.dtype}, but JAX computes in 32 bits unless x64 is enabled: "
-            "call jax.config.update('jax_enable_x64', True), or pass float32 arrays"
-        )
+    if "cupy" in (have, kind):
+        raise TypeError(f"{name} must be the same kind of array as {lead} ({kind}); got {have}")
+    return _to_kind(x, kind)
 
 
 def _check_reverse(reverse) -> None:
@@ -156,7 +206,11 @@ def _check_reverse(reverse) -> None:
 
 
 def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
-    """Validate and bring inputs to the backend form: 2-D ``(T, C)``, contiguous, ``h0`` filled."""
+    """Validate and bring inputs to the backend form: 2-D ``(T, C)``, contiguous, ``h0`` filled.
+
+    ``kind`` in the result is the kind of array the backend is handed (NumPy for the host
+    backends and for NumPy inputs to ``jax``, which computes them at their own precision).
+    """
     na, nb, nh = names
     kind = _array_kind(a) if hasattr(a, "dtype") else _array_kind(b)
     a = _as_array(na, a, kind)
@@ -169,13 +223,10 @@ def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
     backend = _choose_backend(backend, kind)
     if kind == "jax" and _ARRAY_KIND[backend] == "numpy":  # a host backend chosen by name
         a, b, kind = np.asarray(a), np.asarray(b), "numpy"
-        h0 = None if h0 is None else np.asarray(h0)
     _check_dtype(na, a, backend)
     _check_dtype(nb, b, backend)
     if a.dtype != b.dtype:
         raise TypeError(f"{na} and {nb} must have the same dtype; got {a.dtype} and {b.dtype}")
-    if backend == "jax" and np.dtype(a.dtype).name in ("float64", "complex128"):
-        _check_jax_x64(na, a)
     if a.ndim < 1:
         raise ValueError(f"{na} must have a leading time axis, shape (T, *batch); got shape ()")
     if tuple(a.shape) != tuple(b.shape):
@@ -184,13 +235,11 @@ def _prepare(a, b, h0, backend: str, *, names=("a", "b", "h0")):
             f"got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     batch = tuple(a.shape[1:])
-    xp = _xp(kind)
     if h0 is None:
-        h0 = xp.zeros(batch, dtype=a.dtype)
+        if backend != "jax":  # (jax makes its zeros at the precision it computes in)
+            h0 = _xp(kind).zeros(batch, dtype=a.dtype)
     else:
-        h0 = _as_array(nh, h0, kind, like=a)
-        if _array_kind(h0) != kind:
-            raise TypeError(f"{nh} must be the same kind of array as {na}; got {_array_kind(h0)}")
+        h0 = _convert(nh, h0, kind, na, like=a)
         if tuple(h0.shape) != batch:
             raise ValueError(
                 f"{nh} must have the batch shape of {na}, {batch}; got {tuple(h0.shape)}"
@@ -218,9 +267,12 @@ def linear_recurrence(
 
     Args:
         a: decays, shape ``(T, *batch)``, float32 or float64 (complex too on CPU backends).
-        b: inputs, same shape and dtype as ``a``.
+            NumPy arrays of either byte order; lists and numbers of int, float or complex
+            (not bool, str or None).
+        b: inputs, same shape and dtype as ``a`` (a list takes ``a``'s dtype).
         h0: the initial state, shape ``batch``; None means zeros. Forward it is ``h[-1]``;
-            with ``reverse=True`` it is ``h[T]``.
+            with ``reverse=True`` it is ``h[T]``. A NumPy ``h0`` with JAX ``a`` and ``b`` (or
+            the reverse, for a host backend) is converted the way ``a`` and ``b`` are.
         reverse: run from the end: ``h[t] = a[t] * h[t+1] + b[t]``.
         backend: ``"auto"`` (from the array type and hardware) or one of
             :func:`scanbook.available_backends`.
@@ -234,21 +286,42 @@ def linear_recurrence(
         ``inf * (x + y)`` a scan may compute ``inf * x + inf * y``, which is NaN when the signs
         differ.
 
+    Precision on the ``jax`` backend: arrays keep their dtype. NumPy float64 (complex128)
+    inputs are computed under a scoped ``jax.enable_x64`` and come back as float64 JAX
+    arrays, whatever JAX's global x64 flag says (the flag itself is never changed); JAX
+    arrays follow JAX's mode (see :mod:`scanbook.jax`). Further JAX arithmetic on a float64
+    result outside x64 mode is done in float32 by JAX; ``np.asarray(h)`` keeps float64.
+
+    Range. The serial backends (``numpy``, ``numba``) compute only ``h``, and are finite
+    wherever the loop is. The parallel ones (``numba_cuda``, ``cupy``, ``jax``) also compute,
+    over runs of consecutive steps ``s..t`` that the algorithm chooses, the product of decays
+    ``P = a[s] * ... * a[t]``, the state ``R`` the recurrence reaches from zero over the run,
+    and ``P`` times the state before the run. Their results are finite exactly where those
+    values are within the dtype's range (float32: ``|x| < 3.4e38``; float64: ``1.8e308``).
+    With ``|a| <= 1`` everywhere (every stable recurrence) ``|P| <= 1`` and
+    ``|R| <= sum |b|``, so float32 is safe while ``|h0| + sum |b| < 3.4e38``. With decays
+    above 1 a product over a run can overflow while the loop stays finite (its state falls
+    again before it gets that large): those backends then return inf or NaN. Use float64,
+    or a serial backend, for such data.
+
+    Subnormal numbers (float32 below ``1.2e-38``, float64 below ``2.2e-308``): the ``jax``
+    backend flushes them to zero, as XLA does on CPU and GPU; the other backends keep them.
+
     Raises:
         ValueError: a shape mismatch, an unknown or unavailable backend.
-        TypeError: a non-floating or mismatched dtype, the wrong kind of array for the backend,
-            or float64 for the ``jax`` backend while JAX's x64 mode is off.
+        TypeError: a non-floating or mismatched dtype, the wrong kind of array for the backend
+            (CuPy with host arrays), lists of anything but numbers.
 
     Derived in chapter 1 (as a scan over affine maps); backends in chapters 1, 3 and 4.
     """
     _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
+    if backend == "jax":  # JAX arrays back, NumPy float64 computed in a scoped x64 mode
+        return BACKENDS["jax"](a, b, h0, bool(reverse))
     T = a.shape[0]
     C = int(np.prod(batch, dtype=np.int64))
     if T == 0 or C == 0:
         return _xp(kind).zeros(tuple(a.shape), dtype=a.dtype)
-    if backend == "jax":
-        return BACKENDS["jax"](a, b, h0, bool(reverse))
     h = BACKENDS[backend](
         _to_2d(a, kind, T, C), _to_2d(b, kind, T, C), _to_2d(h0, kind, 1, C)[0], bool(reverse)
     )
@@ -286,19 +359,25 @@ def linear_recurrence_vjp(
     """
     _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
+    checked = []
     for name, x in (("h", h), ("g", g)):
         if not (hasattr(x, "shape") and hasattr(x, "dtype")):
             raise TypeError(
                 f"{name} must be an array of shape {tuple(a.shape)}; got {type(x).__name__}"
             )
+        x = _convert(name, x, kind, "a", like=a)
         if tuple(x.shape) != tuple(a.shape):
             raise ValueError(
                 f"{name} must have the shape of a, {tuple(a.shape)}; got {tuple(x.shape)}"
             )
         if x.dtype != a.dtype:
             raise TypeError(f"{name} must have the dtype of a, {a.dtype}; got {x.dtype}")
-        if _array_kind(x) != kind:
-            raise TypeError(f"{name} must be the same kind of array as a; got {_array_kind(x)}")
+        checked.append(x)
+    h, g = checked
+    if backend == "jax":  # the custom VJP's own rule, at the forward pass's precision
+        from . import jax as _sbjax
+
+        return _sbjax._linear_recurrence_vjp(a, b, h0, h, g, reverse=bool(reverse))
     xp = _xp(kind)
     T = a.shape[0]
     if T == 0:
