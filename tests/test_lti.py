@@ -255,7 +255,7 @@ def test_layer_equals_the_loop_written_out(layer64):
         u = xn @ np.asarray(enc["We"]) + np.asarray(enc["be"])
         m = loop_reference(np.asarray(mem["Ad"]), np.asarray(mem["Bd"]), u).reshape(13, 2, -1)
         want = np.tanh(m @ np.asarray(hid["Wm"]) + xn @ np.asarray(hid["Wx"]) + hid["bh"])
-        for method in ("fft", "diagonal"):
+        for method in lti.LAYER_METHODS:
             h = lti.layer_apply(params, x, method=method)
             assert h.shape == (13, 2, 5) and h.dtype == jnp.float64
             assert np.allclose(h, want, rtol=0, atol=1e-11), method
@@ -294,7 +294,9 @@ def test_layer_float32_and_errors():
     with pytest.raises(TypeError, match="x"):
         lti.layer_apply(params, jnp.ones((20, 3, 2), jnp.int32))
     with pytest.raises(ValueError, match="method"):
-        lti.layer_apply(params, x, method="loop")
+        lti.layer_apply(params, x, method="scan")
+    with pytest.raises(ValueError, match="h0"):
+        lti.layer_apply(params, x, jnp.zeros((3, 4)))
     with pytest.raises(ValueError, match="order"):
         lti.layer_init(jax.random.key(0), 2, 4, 0, 8.0)
     with pytest.raises(ValueError, match="hidden"):

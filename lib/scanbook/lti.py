@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -44,11 +45,13 @@ import scipy.fft
 import scipy.linalg
 
 __all__ = [
+    "LAYER_METHODS",
     "METHODS",
     "apply",
     "diagonalize",
     "discretize",
     "impulse_response",
+    "layer",
     "layer_apply",
     "layer_init",
     "legendre",
@@ -438,19 +441,37 @@ def _memory_diagonal(lam, V, w, u):
     return (z @ V.T).real.astype(u.dtype)
 
 
+def _memory_loop(Ad, Bd, u):
+    """``u`` (T, ...) -> ``m`` (T, ..., q), one step at a time (``lax.scan``): the RNN form."""
+
+    def step(m, u_t):
+        m = m @ Ad.T + u_t[..., None] * Bd
+        return m, m
+
+    m0 = jnp.zeros((*u.shape[1:], Ad.shape[0]), u.dtype)
+    return jax.lax.scan(step, m0, u)[1]
+
+
+LAYER_METHODS = ("fft", "diagonal", "loop")
+
+
 def memory(params, u, *, method: str = "fft") -> jax.Array:
     """The layer's memory for an encoded input ``u`` of shape ``(T, ...)``: ``(T, ..., q)``.
 
-    Defined in chapter 8.
+    ``method``: ``"fft"`` (convolution), ``"diagonal"`` (parallel scan in the eigenvector
+    basis) or ``"loop"`` (``lax.scan``, one step after another: how the trained layer runs as an
+    RNN on a stream, one input at a time). Defined in chapter 8.
     """
-    method = _check_method(method, ("fft", "diagonal"))
+    method = _check_method(method, LAYER_METHODS)
     mem = jax.tree_util.tree_map(jax.lax.stop_gradient, params["memory"])
     if method == "fft":
         return _memory_fft(mem["Ad"], mem["Bd"], u)
+    if method == "loop":
+        return _memory_loop(mem["Ad"], mem["Bd"], u)
     return _memory_diagonal(mem["lam"], mem["V"], mem["w"], u)
 
 
-def layer_apply(params, x, *, method: str = "fft") -> jax.Array:
+def layer_apply(params, x, h0=None, *, method: str = "fft") -> jax.Array:
     """The parallel LMU layer: ``x`` ``(T, batch, in_dim)`` -> ``h`` ``(T, batch, hidden)``.
 
     For every step at once:
@@ -460,17 +481,25 @@ def layer_apply(params, x, *, method: str = "fft") -> jax.Array:
         ``h[t] = tanh(m[t] Wm + x[t] Wx + bh)``          (m flattened to memory_dim * q)
 
     ``method="fft"`` computes the memory by FFT convolution, ``"diagonal"`` by a parallel scan
-    (``scanbook.jax.linear_recurrence``) in the eigenvector basis; they agree while the basis
-    is well conditioned (small ``order``). Differentiable with ``jax.grad`` in ``x`` and in the
+    (``scanbook.jax.linear_recurrence``) in the eigenvector basis, ``"loop"`` step by step
+    (``lax.scan``, the reference and the RNN form); they agree while the eigenvector basis is
+    well conditioned (small ``order``). Differentiable with ``jax.grad`` in ``x`` and in the
     trained parameters; the memory's matrices are constants (``stop_gradient``).
 
+    ``h0`` is accepted for the signature of :mod:`scanbook.models` and must be None: the
+    memory starts at zero. ``layer`` bundles ``layer_init`` and ``layer_apply`` as a model for
+    :mod:`scanbook.train`.
+
     Raises:
-        ValueError: ``x`` not 3-D or of the wrong input width; an unknown ``method``.
+        ValueError: ``x`` not 3-D or of the wrong input width; an unknown ``method``; ``h0``
+            not None.
         TypeError: ``x`` not float32/float64.
 
     Defined in chapter 8.
     """
-    method = _check_method(method, ("fft", "diagonal"))
+    method = _check_method(method, LAYER_METHODS)
+    if h0 is not None:
+        raise ValueError("h0 must be None: the LMU memory starts at zero")
     x = jnp.asarray(x)
     if x.dtype not in (jnp.float32, jnp.float64):
         raise TypeError(f"x must have dtype float32 or float64; got {x.dtype}")
@@ -486,3 +515,9 @@ def layer_apply(params, x, *, method: str = "fft") -> jax.Array:
     m = memory(params, u, method=method)  # (T, batch, memory_dim, q)
     m = m.reshape(T, batch, -1)
     return jnp.tanh(m @ hid["Wm"] + x @ hid["Wx"] + hid["bh"])
+
+
+layer = SimpleNamespace(init=layer_init, apply=layer_apply, __name__="lmu")
+"""The parallel LMU layer as a model for :mod:`scanbook.train`:
+``sb.train.init(key, sb.lti.layer, in_dim, hidden, n_classes, order=..., theta=...)``.
+Defined in chapter 8."""
