@@ -6,6 +6,8 @@
 #   make gpu-check-preinstalled   the same with the machine's own python3 (CuPy, JAX, Numba CUDA
 #                   already installed), for GPU machines that cannot reach a package registry
 #   make gpu-emulated   no GPU: the GPU tests of the CUDA C kernels on an emulated GPU (slow)
+#   make gpu-wheels     nbval's wheels for a GPU machine without a registry (benchmarks/wheels)
+#   make gpu-device-dry-run   benchmarks/device_run.sh (the short GPU run) on the emulated GPU
 #
 # Needs only python3 (3.11+), make and a C compiler. Everything else comes from the lock files.
 
@@ -18,10 +20,11 @@ GPU_LOCK := requirements-gpu.lock
 STAMP    := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test gpu-check gpu-check-preinstalled gpu-emulated lint venv venv-gpu assets clean help
+.PHONY: book test gpu-check gpu-check-preinstalled gpu-emulated gpu-wheels gpu-device-dry-run lint \
+        venv venv-gpu assets clean help
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,11p' Makefile
 
 # -- environment -------------------------------------------------------------------------------
 $(STAMP): $(LOCK) pyproject.toml
@@ -59,7 +62,7 @@ test: $(STAMP) assets
 	$(BIN)/pytest -m "not gpu" tests --nbval-lax chapters
 
 # the file name of this GPU's results, as python -m scanbook.bench gpu names them
-GPU_SLUG := import scanbook as sb, scanbook._bench_gpu as g; print(g.slug(sb.backends.gpu_name() or 'gpu'))
+GPU_SLUG := import scanbook.bench.common as c; print(c.gpu_slug())
 
 # On a GPU: every test with the real kernels (simulator off), then the benchmarks, whose JSON
 # results go to benchmarks/results/ (commit them: the chapters plot from those files).
@@ -68,7 +71,7 @@ gpu-check: venv-gpu
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest tests --ignore=tests/test_site.py -x -q
 	SCANBOOK_DEVICE=gpu $(BIN)/pytest --nbval-lax chapters -q
 	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench gpu
-	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --json benchmarks/results/grad-$$($(BIN)/python -c "$(GPU_SLUG)").json
+	SCANBOOK_DEVICE=gpu $(BIN)/python -m scanbook.bench grad --save
 
 # The library from lib/ on the machine's python3: the kernel, gradient and API tests (the site,
 # widget and repository tests need the book's own stack), then both GPU benchmarks.
@@ -78,13 +81,33 @@ gpu-check-preinstalled: export XLA_PYTHON_CLIENT_PREALLOCATE = false
 gpu-check-preinstalled:
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m pytest $(GPU_TESTS) -q
 	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench gpu
-	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --json benchmarks/results/grad-$$(SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -c "$(GPU_SLUG)").json
+	SCANBOOK_DEVICE=gpu PYTHONPATH=lib python3 -m scanbook.bench grad --save
 
 # Without a GPU: the @gpu CuPy tests on the emulated GPU of tests/fake_gpu.py (slow, ~6 min;
 # not part of make test). Checks the GPU tests' own code and the host code they drive.
 gpu-emulated: $(STAMP)
 	PYTHONPATH=tests/emulation $(BIN)/pytest -p fake_gpu_plugin -m gpu tests/test_cupy_raw.py \
 		-k "not past_two_to_the_31" -q
+
+# nbval and the Jupyter kernel stack as wheels (~4 MB, git-ignored) for benchmarks/device_run.sh
+# on a GPU machine without a package registry: carry benchmarks/wheels with the device tool.
+gpu-wheels:
+	bash benchmarks/gpu_wheels.sh
+
+# benchmarks/device_run.sh end to end without a GPU (~2-4 min): CuPy is the emulated GPU of
+# tests/fake_gpu.py, Numba CUDA the simulator, at toy sizes and short limits; no sanitizer.
+# tests/test_bench_device_run.py checks the script's structure in make test, cheaply.
+DRY_OUT ?= /tmp/scanbook-device-dry-run
+gpu-device-dry-run: $(STAMP)
+	rm -rf $(DRY_OUT) && mkdir -p $(DRY_OUT)/nb
+	$(BIN)/python benchmarks/dry_run_notebook.py $(DRY_OUT)/nb/tiny.ipynb
+	OUT=$(DRY_OUT) PYTHON=$(BIN)/python SCANBOOK_DEVICE=cpu SANITIZER=/nonexistent \
+	BENCH="$(BIN)/python tests/emulation/run_on_fake_gpu.py" BUDGET_S=400 T_SMOKE=150 \
+	SMOKE_ARGS="--quick --only cupy backends" T_TESTS=60 TEST_ARGS="tests/test_errors.py -x" \
+	EXTRA_ARGS_gpu="--elements 2048 --repeat 2 --warmup 1 --skip-numba --table1-max-T 256" \
+	EXTRA_ARGS_grad="--T 300 --channels 3 --repeat 1 --backends numpy cupy" \
+	NBVAL_NOTEBOOKS=$(DRY_OUT)/nb/tiny.ipynb bash benchmarks/device_run.sh; \
+	echo "exit $$?; files: $$(ls $(DRY_OUT) $(DRY_OUT)/results | tr '\n' ' ')"
 
 clean:
 	rm -rf _build

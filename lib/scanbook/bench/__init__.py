@@ -116,14 +116,14 @@ def _help_line(path: Path) -> str | None:
     return doc.strip().split("\n")[0] if doc.strip() else "(no description)"
 
 
-def commands() -> dict[str, str]:
+def commands(folder=None) -> dict[str, str]:
     """Every sub-command of ``python -m scanbook.bench``: {name: one-line help}, sorted.
 
-    A sub-command is a public module of this package with a top-level ``main`` (see the
-    contract above); the modules are read, not imported. Defined in chapter 1.
+    A sub-command is a public module of this package (or of ``folder``) with a top-level
+    ``main`` (see the contract above); the modules are read, not imported. Defined in chapter 1.
     """
     found = {}
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(Path(folder or Path(__file__).parent).glob("*.py")):
         name = path.stem
         if name.startswith("_"):
             continue
@@ -148,13 +148,13 @@ def _literal(path: Path, name: str, default=None):
     return default
 
 
-def device_run_plan() -> list[tuple[str, int, list[str]]]:
+def device_run_plan(folder=None) -> list[tuple[str, int, list[str]]]:
     """The benchmarks that ``benchmarks/device_run.sh`` runs on a GPU machine: (name, time
     limit in seconds, arguments) for every sub-command whose module sets ``DEVICE_RUN`` (the
     contract's item 7), in the order ``gpu``, ``grad``, then the others by name."""
     plan = []
-    here = Path(__file__).parent
-    for name in commands():
+    here = Path(folder or Path(__file__).parent)
+    for name in commands(here):
         args = _literal(here / f"{name}.py", "DEVICE_RUN")
         if isinstance(args, list | tuple) and all(isinstance(a, str) for a in args):
             limit = _literal(here / f"{name}.py", "DEVICE_RUN_TIMEOUT_S", 60)

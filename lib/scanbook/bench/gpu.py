@@ -66,6 +66,10 @@ PAPER_TABLE1: dict[tuple[int, int], float] = {
 }
 TABLE1_T = (16, 256, 4096, 65536, 1 << 20)
 TABLE1_C = (4, 32, 128)
+#: ``benchmarks/device_run.sh`` runs it so: every part at the sizes chapters 3 and 4 plot
+#: (see the contract in :mod:`scanbook.bench`), into ``benchmarks/results/<gpu>.json``.
+DEVICE_RUN: list[str] = []
+DEVICE_RUN_TIMEOUT_S = 150
 
 
 def load_results(path=None) -> list[dict]:

@@ -51,9 +51,35 @@ from .common import (
     write_json,
 )
 
-__all__ = ["ALL", "run", "main"]
+__all__ = ["ALL", "TARGET_RATIO", "check_targets", "run", "main"]
 
 ALL = ("numpy", "numba", "numba_cuda", "cupy", "jax custom VJP", "jax autodiff")
+#: The book's target on a GPU: a backward pass costs at most this many forward passes.
+TARGET_RATIO = 2.0
+#: ``benchmarks/device_run.sh`` runs it so, at chapter 5's sizes (see the contract in
+#: :mod:`scanbook.bench`), into ``benchmarks/results/grad-<gpu>.json``.
+DEVICE_RUN = ["--save"]
+DEVICE_RUN_TIMEOUT_S = 60
+
+
+def check_targets(records: list[dict]) -> list[dict]:
+    """The GPU records of a gradient run held against :data:`TARGET_RATIO`.
+
+    For each backend that runs on a GPU (``numba_cuda``, ``cupy``, the JAX versions) returns
+    ``{"kernel", "T", "channels", "what": "bwd/fwd", "need", "value", "met"}`` as
+    :func:`scanbook.bench.gpu.check_targets` does; ``value`` and ``met`` are None for a
+    skipped backend or one measured on a CPU. Defined in chapter 5.
+    """
+    out = []
+    for r in records:
+        if r.get("backend") in ("numpy", "numba"):
+            continue
+        on_gpu = "ratio" in r and not str(r.get("device", "")).startswith("CPU")
+        value = float(r["ratio"]) if on_gpu else None
+        out.append({"kernel": r.get("backend"), "T": r.get("T"), "channels": r.get("channels"),
+                    "what": "bwd/fwd", "need": TARGET_RATIO, "value": value,
+                    "met": None if value is None else value <= TARGET_RATIO})  # fmt: skip
+    return out
 
 
 def _median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
