@@ -260,7 +260,10 @@ def test_the_two_returns_of_the_issue():
     fb = ex.check_exclusive_scan(lambda xs, combine, identity: np.array(1.0), quiet=True)
     assert not fb and "expected shape (0,), got shape ()" in fb.message
     fb = ex.check_work_depth(lambda n: (np.array([1, 2]), 3), quiet=True)
-    assert not fb and "work" in fb.message
+    assert not fb and "expected two numbers (work, depth)" in fb.message
+    # a fraction is not truncated into a right answer
+    fb = ex.check_divide_work(lambda n, p, w: (0, n + 0.5) if p == 1 else (0, 0), quiet=True)
+    assert not fb and "whole numbers" in fb.message
 
 
 # -- item 15: right values, wrong dtype ------------------------------------------------------

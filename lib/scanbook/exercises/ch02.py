@@ -184,8 +184,8 @@ def check_work_depth(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
         if not isinstance(got, tuple | list) or len(got) != 2:
             return f"expected a pair (work, depth), got {format_value(got)}"
         w, d = got
-        if not (is_numeric(w) and is_numeric(d)):
-            return f"expected numbers, got {format_value(got)}"
+        if not all(is_numeric(v) and np.ndim(v) == 0 for v in (w, d)):
+            return f"expected two numbers (work, depth), got {format_value(got)}"
         if w != expected[0]:
             return f"work: expected {expected[0]}, got {format_value(w)}"
         if d != expected[1]:

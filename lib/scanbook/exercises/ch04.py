@@ -33,6 +33,13 @@ def _divide_work_reference(n_jobs: int, n_workers: int, w: int) -> tuple[int, in
     return begin, begin + small + (1 if w < extra else 0)
 
 
+def _whole(x) -> bool:
+    """Is ``x`` one real number with no fractional part?"""
+    if not is_numeric(x) or np.ndim(x) != 0 or np.asarray(x).dtype.kind not in "biuf":
+        return False
+    return bool(np.isfinite(x)) and float(x) == int(x)
+
+
 def check_divide_work(
     fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
@@ -63,6 +70,8 @@ def check_divide_work(
     def compare_ranges(got, expected, case):
         if not isinstance(got, tuple | list) or len(got) != 2:
             return f"expected a pair (begin, end), got {format_value(got)}"
+        if not all(_whole(x) for x in got):
+            return f"expected a pair of whole numbers (begin, end), got {format_value(got)}"
         if tuple(int(x) for x in got) != expected:
             return f"expected {expected}, got {tuple(int(x) for x in got)}"
         return None
