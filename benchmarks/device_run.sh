@@ -54,7 +54,7 @@ step() {
     local budget
     budget=$(left)
     [ "$budget" -lt "$limit" ] && limit=$budget
-    if [ "$limit" -lt 5 ]; then
+    if [ "$budget" -lt 5 ]; then
         printf '%s\tnot run\t0\tno time left in BUDGET_S=%s\n' "$name" "$BUDGET_S" >>"$OUT/steps.tsv"
         echo "== $name: not run (no time left)"
         return
@@ -70,7 +70,8 @@ step() {
         status=FAILED
     fi
     local note
-    note=$(grep -E '^(smoke: |targets: |[0-9]+ (passed|failed)|=+ .*(passed|failed|error))' "$LOGS/$name.log" | tail -1 | tr -d '=' | sed 's/^ *//')
+    note=$(grep -E '^(smoke: |[0-9]+ (passed|failed)|=+ .*(passed|failed|error))' "$LOGS/$name.log" | tail -1 | tr -d '=' | sed 's/^ *//')
+    [ -z "$note" ] && note=$(grep -E '^wrote ' "$LOGS/$name.log" | tail -1)
     [ -z "$note" ] && note=$(grep -v '^\s*$' "$LOGS/$name.log" | tail -1 | cut -c1-70)
     printf '%s\t%s\t%s\t%s\n' "$name" "$status" $((SECONDS - t0)) "rc $rc; $note" >>"$OUT/steps.tsv"
     echo "== $name: $status (exit $rc) after $((SECONDS - t0)) s"
