@@ -19,6 +19,15 @@ chapter 9). :func:`linear_recurrence_autodiff` (autodiff straight through the sc
 :func:`linear_recurrence_sequential` (the plain ``lax.scan`` loop) are kept for comparison
 and testing.
 
+Precision, one rule for every function here and for ``scanbook.linear_recurrence(...,
+backend="jax")`` and its VJP: arrays keep the dtype they have. NumPy float64 or complex128
+data (``a`` and ``b``, or ``A`` and ``b``) is computed under a scoped ``jax.enable_x64`` and
+comes back as float64 (complex128), without touching JAX's global flag. JAX arrays keep
+their dtype; NumPy arguments mixed with them are converted as ``jnp.asarray`` converts them
+(float64 to float32 while x64 is off). Inside ``jit``, ``grad`` or ``vmap`` the mode of the
+surrounding computation applies. Subnormal numbers are flushed to zero, as XLA's compiled
+code does (on CPU, at both precisions); the NumPy and Numba backends keep them.
+
 Inside this module ``import jax`` means the real JAX: absolute imports never pick up this
 file, even though it is also called ``jax``.
 """
@@ -211,7 +220,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
     computed under a scoped ``jax.enable_x64`` and return float64 (complex128), without
     touching JAX's global flag; JAX arrays keep the dtype they have, and NumPy arguments
     mixed with them are converted as ``jnp.asarray`` does; inside ``jit``/``grad``/``vmap``
-    the surrounding computation's mode applies (the full rule: :func:`_precision`).
+    the surrounding computation's mode applies (the rule in this module's docstring).
     Subnormal numbers are flushed to zero, as XLA does. The scan multiplies decays over
     runs of steps: its results are finite where those products and partial states are in
     range, which ``|a| <= 1`` guarantees (the exact condition is in
@@ -227,7 +236,8 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False) -> jax.Array:
 
     Raises:
         ValueError: ``a`` and ``b`` of different shapes, no time axis, ``h0`` of the wrong shape.
-        TypeError: a non-floating or mismatched dtype, a non-bool ``reverse``.
+        TypeError: a non-floating or mismatched dtype, a non-bool ``reverse``, a list (or
+            ``h0``) of anything but numbers.
 
     Defined in chapter 5.
     """

@@ -305,7 +305,8 @@ def linear_recurrence(
     or a serial backend, for such data.
 
     Subnormal numbers (float32 below ``1.2e-38``, float64 below ``2.2e-308``): the ``jax``
-    backend flushes them to zero, as XLA does on CPU and GPU; the other backends keep them.
+    backend flushes them to zero, as XLA's compiled code does (on CPU at both precisions); the
+    other backends keep them.
 
     Raises:
         ValueError: a shape mismatch, an unknown or unavailable backend.
