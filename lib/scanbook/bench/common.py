@@ -78,7 +78,7 @@ class Timing:
 
 
 def summarize(times) -> Timing:
-    """A :class:`Timing` of a sequence of seconds (at least one)."""
+    """A :class:`Timing` of a sequence of seconds (at least one). Defined in chapter 1."""
     times = tuple(float(t) for t in times)
     if not times:
         raise ValueError("times must hold at least one sample; got none")
@@ -246,7 +246,10 @@ def slug(name: str) -> str:
 
 
 def gpu_slug() -> str:
-    """:func:`slug` of this machine's GPU (``"gpu"`` without one): the result files' stem."""
+    """:func:`slug` of this machine's GPU (``"gpu"`` without one): the result files' stem.
+
+    Defined in chapter 4.
+    """
     from .. import backends
 
     return slug(backends.gpu_name() or "gpu")
@@ -314,7 +317,7 @@ def results_dir() -> Path:
 def header(benchmark: str, **extra) -> dict:
     """The fields every result file starts with: ``benchmark`` (the sub-command's name, which
     the loaders select on), ``date`` (UTC), ``python``, ``numpy`` and ``scanbook`` versions,
-    then ``extra``."""
+    then ``extra``. Defined in chapter 4."""
     from .. import __version__
 
     return {
@@ -328,7 +331,10 @@ def header(benchmark: str, **extra) -> dict:
 
 
 def write_json(path, result: dict, *, quiet: bool = False) -> Path:
-    """Write a benchmark result to ``path`` (indented JSON; folders made) and say so."""
+    """Write a benchmark result to ``path`` (indented JSON; folders made) and say so.
+
+    Defined in chapter 1.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=float))
@@ -338,7 +344,10 @@ def write_json(path, result: dict, *, quiet: bool = False) -> Path:
 
 
 def read_json(path) -> dict | None:
-    """One result file as a dict; ``None`` when it is missing, unreadable or not an object."""
+    """One result file as a dict; ``None`` when it is missing, unreadable or not an object.
+
+    Defined in chapter 4.
+    """
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -352,7 +361,7 @@ def load_records(benchmark: str, path=None, *, keys=("date",)) -> list[dict]:
     ``path``: one file; default: every ``*.json`` in :func:`results_dir`. Files of other
     benchmarks, unreadable files and missing folders are passed over (``[]`` when nothing is
     recorded). Each record is merged over the file's fields named in ``keys`` (the GPU's name,
-    the date...), so that a record knows where it was measured.
+    the date...), so that a record knows where it was measured. Defined in chapter 4.
     """
     files = [Path(path)] if path is not None else sorted(results_dir().glob("*.json"))
     records: list[dict] = []

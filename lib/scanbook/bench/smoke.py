@@ -50,7 +50,10 @@ TOL = {"float32": 1e-4, "float64": 1e-10}
 
 @dataclass
 class Check:
-    """One line of the smoke test: ``status`` is ``"ok"``, ``"FAIL"`` or ``"not run"``."""
+    """One line of the smoke test: ``status`` is ``"ok"``, ``"FAIL"`` or ``"not run"``.
+
+    Defined for chapters 3-5.
+    """
 
     group: str
     name: str
@@ -78,7 +81,10 @@ class Check:
 
 
 def reference(a, b, h0, reverse: bool = False) -> np.ndarray:
-    """``h[t] = a[t] h[t-1] + b[t]`` (``h[t+1]`` with ``reverse``) in float64, on the host."""
+    """``h[t] = a[t] h[t-1] + b[t]`` (``h[t+1]`` with ``reverse``) in float64, on the host.
+
+    Defined in chapter 1 (the loop); used by the GPU run of chapters 3-5.
+    """
     a, b = (np.asarray(x, np.float64) for x in (a, b))
     x = np.array(h0, np.float64)
     h = np.empty_like(b)
@@ -92,7 +98,7 @@ def reference(a, b, h0, reverse: bool = False) -> np.ndarray:
 def reference_vjp(a, b, h0, g, reverse: bool = False):
     """``(da, db, dh0)`` of ``sum(g * h)`` in float64: ``db`` runs the recurrence of ``g``
     backwards with the decays shifted by one step, ``da[t] = db[t] h[t-1]``, ``dh0 = a[0]
-    db[0]`` (mirrored for ``reverse``)."""
+    db[0]`` (mirrored for ``reverse``). Defined in chapter 5."""
     a, b, g = (np.asarray(x, np.float64) for x in (a, b, g))
     h0 = np.asarray(h0, np.float64)
     if reverse:
