@@ -40,8 +40,8 @@ class Level:
         phase: which part of the algorithm (``"sweep"``, ``"up-sweep"``, ``"clear-root"``,
             ``"down-sweep"``, ``"reduce"``, ``"carry"``, ``"scan"``).
         pairs: ``(src, dst)`` position pairs. For ``kind == "combine"`` the step is
-            ``x[dst] = x[src] ∘ x[dst]`` (``src`` earlier); for ``kind == "swap"`` (Blelloch's
-            down-sweep) it is ``x[src], x[dst] = x[dst], x[dst] ∘ x[src]``.
+            ``x[dst] = x[src] ⊕ x[dst]`` (``src`` earlier); for ``kind == "swap"`` (Blelloch's
+            down-sweep) it is ``x[src], x[dst] = x[dst], x[dst] ⊕ x[src]``.
         kind: ``"combine"`` or ``"swap"``.
         values: the whole working array after this level, when the trace records values.
     """
@@ -109,13 +109,13 @@ class Trace:
 
 
 def _combine_level(op: Operator, x, src: np.ndarray, dst: np.ndarray) -> None:
-    """``x[dst] = x[src] ∘ x[dst]`` for all pairs at once (reads happen before writes)."""
+    """``x[dst] = x[src] ⊕ x[dst]`` for all pairs at once (reads happen before writes)."""
     if len(dst):
         _ops.put(x, dst, op.combine(_ops.take(x, src), _ops.take(x, dst)))
 
 
 def _swap_level(op: Operator, x, left: np.ndarray, right: np.ndarray) -> None:
-    """Blelloch's down-sweep step: ``x[left], x[right] = x[right], x[right] ∘ x[left]``."""
+    """Blelloch's down-sweep step: ``x[left], x[right] = x[right], x[right] ⊕ x[left]``."""
     if len(right):
         total_left = _ops.take(x, left)
         prefix = _ops.take(x, right)
@@ -253,7 +253,7 @@ def blelloch(
     while d < m:
         right = np.arange(2 * d - 1, m, 2 * d)
         left = right - d
-        real = left - d + 1 < n  # left subtree all padding: identity ∘ identity, skipped
+        real = left - d + 1 < n  # left subtree all padding: identity ⊕ identity, skipped
         _combine_level(op, x, left[real], right[real])
         if trace is not None:
             trace._add("up-sweep", zip(left[real], right[real], strict=True), "combine", x)
@@ -264,7 +264,7 @@ def blelloch(
     if trace is not None:
         trace._add("clear-root", [], "combine", x)
 
-    d = m // 2  # down-sweep: left gets the prefix, right gets prefix ∘ left total
+    d = m // 2  # down-sweep: left gets the prefix, right gets prefix ⊕ left total
     while d >= 1:
         right = np.arange(2 * d - 1, m, 2 * d)
         left = right - d

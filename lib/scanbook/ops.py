@@ -17,7 +17,9 @@ Elements are
 
 Composing affine maps is what makes the linear recurrence ``h_t = a_t h_{t-1} + b_t`` a scan:
 applying ``(a1, b1)`` and then ``(a2, b2)`` gives ``h -> a2 (a1 h + b1) + b2``, that is the
-pair ``(a2 a1, a2 b1 + b2)``. Chapter 1 proves this is associative.
+pair ``(a2 a1, a2 b1 + b2)``. The book writes this operator ``•``, earlier operand on the left
+like ``combine``: ``(a1, b1) • (a2, b2) = (a2 a1, a2 b1 + b2)`` (book/notation.md). Chapter 1
+proves it is associative.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ def _affine_identity(like, n):
     return (np.ones(shape, dtype=np.asarray(a).dtype), np.zeros(shape, dtype=np.asarray(b).dtype))
 
 
-affine = Operator("affine", _affine_combine, _affine_identity, "∘")
+affine = Operator("affine", _affine_combine, _affine_identity, "•")
 
 
 def _matrix_affine_combine(x, y):
@@ -170,7 +172,7 @@ def _matrix_affine_identity(like, n):
     return (eye, np.zeros((n,) + b.shape[1:], dtype=b.dtype))
 
 
-matrix_affine = Operator("matrix_affine", _matrix_affine_combine, _matrix_affine_identity, "∘")
+matrix_affine = Operator("matrix_affine", _matrix_affine_combine, _matrix_affine_identity, "•")
 
 OPERATORS = {op.name: op for op in (add, maximum, affine, matrix_affine)}
 
@@ -206,7 +208,7 @@ def check_associative(
     """Spot-check that ``op`` is associative on the data ``xs``: a cheap test, not a proof.
 
     Draws ``samples`` random triples ``(x, y, z)`` of elements of ``xs`` and compares
-    ``(x ∘ y) ∘ z`` with ``x ∘ (y ∘ z)``: two vectorised calls of ``op.combine`` each, so
+    ``(x ⊕ y) ⊕ z`` with ``x ⊕ (y ⊕ z)``: two vectorised calls of ``op.combine`` each, so
     the cost is that of about four scan levels over ``samples`` elements. Floating-point
     results are compared up to ``rtol`` and ``atol`` (rounding makes even ``add`` differ in
     the last bits); integers and booleans exactly; NaN equals NaN.
