@@ -285,6 +285,8 @@ def apply(Ad, Bd, u, *, method: str = "loop", backend: str = "auto") -> np.ndarr
     Returns:
         ``m`` of shape ``(T, *batch, q)`` in the dtype of ``u`` (float64 when ``u`` is
         float64). The computation runs in the wider of the dtypes of ``u``, ``Ad``, ``Bd``.
+        NaN in ``u`` gives NaN in ``m``: from that step on for the loop and the diagonal scan,
+        at every step of that signal for the FFT (a Fourier transform mixes all steps).
 
     Raises:
         TypeError: an integer, bool or complex ``Ad``, ``Bd`` or ``u``.
@@ -357,6 +359,8 @@ def readout(m, r) -> np.ndarray:
     r = np.asarray(r, dtype=np.float64)
     if r.ndim > 1:
         raise ValueError(f"r must be a number or a 1-D array; got shape {r.shape}")
+    if np.any((r < 0) | (r > 1)):
+        raise ValueError(f"r must lie in [0, 1] (a delay inside the window); got {r}")
     P = legendre(m.shape[-1], r).astype(m.dtype)
     return m @ P.T if r.ndim == 1 else m @ P
 
@@ -491,8 +495,8 @@ def layer_apply(params, x, h0=None, *, method: str = "fft") -> jax.Array:
     :mod:`scanbook.train`.
 
     Raises:
-        ValueError: ``x`` not 3-D or of the wrong input width; an unknown ``method``; ``h0``
-            not None.
+        ValueError: ``x`` not 3-D, of the wrong input width or with ``T = 0`` (as the models
+            of chapter 6); an unknown ``method``; ``h0`` not None.
         TypeError: ``x`` not float32/float64.
 
     Defined in chapter 8.
@@ -507,10 +511,9 @@ def layer_apply(params, x, h0=None, *, method: str = "fft") -> jax.Array:
     if x.ndim != 3 or x.shape[2] != in_dim:
         raise ValueError(f"x must have shape (T, batch, in_dim={in_dim}); got {x.shape}")
     enc, hid = params["encoder"], params["hidden"]
-    hidden = hid["bh"].shape[0]
     T, batch = x.shape[0], x.shape[1]
     if T == 0:
-        return jnp.zeros((0, batch, hidden), x.dtype)
+        raise ValueError(f"x must hold at least one time step (T >= 1); got shape {x.shape}")
     u = x @ enc["We"] + enc["be"]  # (T, batch, memory_dim)
     m = memory(params, u, method=method)  # (T, batch, memory_dim, q)
     m = m.reshape(T, batch, -1)
