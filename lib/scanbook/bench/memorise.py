@@ -53,7 +53,7 @@ def race(
     name: str,
     T: int,
     *,
-    batch: int = 16,
+    batch: int = 32,
     hidden: int = 32,
     in_dim: int = 8,
     layers: int = 1,
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--T", type=int, nargs="+", default=[1024, 8192, 65536])
     parser.add_argument("--models", nargs="+", default=["ls_lstm", "lstm"], choices=sorted(MODELS))
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--lr", type=float, default=3e-3)

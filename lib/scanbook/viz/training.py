@@ -138,7 +138,7 @@ def plot_memorise(records: list[dict], *, x: str = "wall"):
             ax.set_xscale("log")
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize="small")
-    devices = sorted({r["device"] for r in records})
+    devices = sorted({str(r.get("device") or "this machine") for r in records})
     fig.suptitle(f"{', '.join(devices)} ({day_of(records[0].get('date'))})", fontsize="medium")
     return fig
 
