@@ -16,9 +16,13 @@ on the real ``.cu`` sources, and these mistakes fail loudly instead of giving a 
 ``RawModule(code=..., options=...)`` compiles ``code`` with g++ against the emulation (with the
 ``-D`` options it was given), into a shared library with one ``launch_<kernel>`` wrapper per
 ``extern "C"`` kernel; the wrapper also reports the kernel's parameter types, which the launch
-checks. Blocks run one after another, each block's threads as ``std::thread``s, so keep sizes
-small (a few thousand elements). Timing, concurrency between blocks and the GPU's memory model
-are not emulated.
+checks. The blocks of a launch run concurrently, as on a GPU: up to ``THREADS // block`` of
+them at once, started in a random order, each block's threads as ``std::thread``s, with random
+short delays before a block starts and before every flag it publishes, so that the look-back of
+``single_pass.cu`` really waits for predecessors that have not finished. Every launch gets the
+next seed (``SCANBOOK_EMU_SEED`` sets the first); what the look-back did is added up in
+:data:`COUNTERS`. Keep sizes small (a few thousand elements). Timing and the GPU's memory
+ordering (weaker than x86's) are not emulated.
 
 Use it through the ``fake_gpu`` fixture of ``conftest.py``, which installs it as ``cupy``.
 """
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -45,6 +51,12 @@ GUARD = 256  # bytes of guard on each side of every allocation
 _GUARD_BYTE = 0xA5
 _HEADER = Path(__file__).parent / "emulation" / "cuda_emu.h"
 _BUILD = Path(tempfile.gettempdir()) / "scanbook-fake-gpu"
+THREADS = int(os.environ.get("SCANBOOK_EMU_THREADS", "1024"))  # threads resident at once
+JITTER_US = 2000  # the longest random delay before a block starts or a flag is published
+STALL_US = 30000  # the longest stall of a block that has just taken a tile
+_SEEDS = itertools.count(int(os.environ.get("SCANBOOK_EMU_SEED", "1")))
+COUNTER_NAMES = ("flag0", "flag1", "flag2", "waits", "max_distance", "blocks", "max_resident")
+COUNTERS = dict.fromkeys(COUNTER_NAMES, 0)  # summed over launches (maxima: the largest)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,6 +292,18 @@ _WRAPPER_HEAD = r"""
 #include <type_traits>
 #include "kernel.cu"
 
+extern "C" void emu_configure(unsigned resident, unsigned long long seed, unsigned jitter_us,
+                              unsigned hold_us, unsigned stall_us) {
+    emu_config = EmuConfig{resident, seed, jitter_us, hold_us, stall_us};
+    emu_counters.reset();
+}
+extern "C" void emu_read_counters(long long* out) {
+    auto& c = emu_counters;
+    long long v[] = {c.flag_reads[0], c.flag_reads[1], c.flag_reads[2], c.waits, c.max_distance,
+                     c.blocks, c.max_resident};
+    for (int i = 0; i < 7; ++i) out[i] = v[i];
+}
+
 namespace fake_gpu {
 struct Arg {  // converts to whatever the kernel's parameter is, from the bytes it points to
     void* p;
@@ -342,7 +366,7 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
     d.mkdir(parents=True, exist_ok=True)
     src = Path(tempfile.mkdtemp(dir=d))  # this process's sources (another may build too)
     (src / "cuda_emu.h").write_text(_HEADER.read_text())
-    (src / "kernel.cu").write_text(code)
+    (src / "kernel.cu").write_text(emulate_source(code))
     flags = ["-std=c++20", "-pthread", "-w", f"-I{src}", *defines]
     # the kernels' names and parameter counts, from the preprocessed source
     (src / "probe.cpp").write_text('#include "cuda_emu.h"\n#include "kernel.cu"\n')
@@ -379,6 +403,8 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
         tmp.replace(so)
     shutil.rmtree(src, ignore_errors=True)
     lib = ctypes.CDLL(str(so))
+    lib.emu_configure.argtypes = [ctypes.c_uint, ctypes.c_ulonglong] + [ctypes.c_uint] * 3
+    lib.emu_read_counters.argtypes = [ctypes.c_void_p]
     for n in entries:
         getattr(lib, f"signature_{n}").restype = ctypes.c_char_p
         getattr(lib, f"launch_{n}").argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p]
@@ -386,9 +412,37 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
     return _LIBS[key]
 
 
+_SHARED = re.compile(r"__shared__\s+([A-Za-z_][\w\s:<>,]*?)\s+(\w+)\s*((?:\[[^\];]+\]\s*)*);")
+
+
+def emulate_source(code: str) -> str:
+    """``code`` with each ``__shared__`` declaration made per block for ``cuda_emu.h``.
+
+    Several blocks run at once in the emulation, so a ``static`` variable (what ``__shared__``
+    would otherwise become) would be shared by all of them. ``__shared__ T name[N][M];`` becomes
+    ``auto& name = emu_shared<T[N][M], __COUNTER__>();``, a reference into the storage of the
+    calling thread's block. The header defines ``__shared__`` as an undeclared name, so a
+    declaration this misses does not compile.
+    """
+
+    def one(m: re.Match) -> str:
+        dims = re.sub(r"\s+", "", m.group(3))
+        return f"auto& {m.group(2)} = emu_shared<{m.group(1)}{dims}, __COUNTER__>();"
+
+    return _SHARED.sub(one, code)
+
+
+def _add_counters(lib) -> None:
+    out = (ctypes.c_longlong * len(COUNTER_NAMES))()
+    lib.emu_read_counters(out)
+    for name, v in zip(COUNTER_NAMES, out, strict=True):
+        COUNTERS[name] = max(COUNTERS[name], v) if name.startswith("max") else COUNTERS[name] + v
+
+
 class _Function:
     def __init__(self, lib, name: str, bound: int):
         self.name, self.bound = name, bound
+        self._lib = lib
         if not hasattr(lib, name):  # a C++ (mangled) name: CuPy's get_function would not find it
             raise AttributeError(f'kernel {name!r} is not declared extern "C"')
         self._launch = getattr(lib, f"launch_{name}")
@@ -445,7 +499,9 @@ class _Function:
         argv = (ctypes.c_void_p * len(values))(
             *(ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values)
         )
+        self._lib.emu_configure(max(1, THREADS // b), next(_SEEDS), JITTER_US, 0, STALL_US)
         self._launch(g, b, argv)
+        _add_counters(self._lib)
         check_guards()
 
 
@@ -489,3 +545,58 @@ def forget_modules() -> None:
 
     cupy_raw._module.cache_clear()
     cupy_raw._n_sm.cache_clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# the stand-alone runner (emulation/runner.cpp): the kernels without the host code
+# ----------------------------------------------------------------------------------------------
+
+RUNNER_COLUMNS = ("error", *COUNTER_NAMES[:5], "max_resident")
+
+
+def build_runner(dtype: str, items: int, block: int) -> Path:
+    """Compile ``emulation/runner.cpp`` with the three ``.cu`` files for ``dtype`` ("float" or
+    "double"), ``items`` steps a thread and ``block`` threads a tile; cached by content."""
+    from scanbook.kernels import cupy_raw
+
+    runner = (_HEADER.parent / "runner.cpp").read_text()
+    files = {name: emulate_source(text) for name, text in cupy_raw.sources().items()}
+    key = hashlib.sha256(
+        "\0".join(
+            [runner, _HEADER.read_text(), dtype, str(items), str(block), *files.values()]
+        ).encode()
+    ).hexdigest()[:16]
+    d = _BUILD / f"runner-{key}"
+    exe = d / "runner"
+    if exe.exists():
+        return exe
+    d.mkdir(parents=True, exist_ok=True)
+    src = Path(tempfile.mkdtemp(dir=d))
+    for name, text in {**files, "cuda_emu.h": _HEADER.read_text(), "runner.cpp": runner}.items():
+        (src / name).write_text(text)
+    cmd = [_gxx(), "-O1", "-std=c++20", "-pthread", "-w", f"-I{src}", f"-DDTYPE={dtype}",
+           f"-DITEMSV={items}", f"-DSP_BLOCK={block}", str(src / "runner.cpp"), "-o",
+           str(src / "runner")]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"g++ could not build the runner:\n{out.stderr[-3000:]}")
+    (src / "runner").replace(exe)
+    shutil.rmtree(src, ignore_errors=True)
+    return exe
+
+
+def run_cases(exe: Path, cases, *, resident=4, jitter_us=200, hold_us=0, stall_us=0):
+    """Run ``(kernel, T, C, reverse, with_h0, seed, p1, p2)`` cases; one dict a case with the
+    error against the float64 loop and the emulation's counters (:data:`RUNNER_COLUMNS`)."""
+    lines = "".join(" ".join(str(x) for x in c) + "\n" for c in cases)
+    argv = [str(exe), *(str(int(x)) for x in (resident, jitter_us, hold_us, stall_us))]
+    out = subprocess.run(argv, input=lines, capture_output=True, text=True, timeout=900)
+    if out.returncode:
+        raise RuntimeError(f"the runner failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    rows = [line.split() for line in out.stdout.splitlines()]
+    if len(rows) != len(cases):
+        raise RuntimeError(f"{len(cases)} cases, {len(rows)} results:\n{out.stderr[-3000:]}")
+    return [
+        {k: float(v) if k == "error" else int(v) for k, v in zip(RUNNER_COLUMNS, r, strict=True)}
+        for r in rows
+    ]

@@ -12,9 +12,9 @@ Checked through the emulated GPU (``tests/fake_gpu.py``) against the float64 Num
 * NaN in ``g``, ``h``, ``a``, ``h0``: NaN exactly where the loop has NaN;
 * batch shapes, non-contiguous and misaligned inputs, empty shapes, bad arguments;
 * a separate harness runs the kernel's entry points (real block size and ITEMS) under
-  AddressSanitizer, with finished tiles randomly marked "still looking back" and their
-  inclusive states poisoned with NaN: out-of-bounds *reads* (which guard bytes cannot see) and
-  reads of a state that was never published both fail.
+  AddressSanitizer on the concurrent emulation (blocks side by side, stalls and delays before
+  every flag), with the scratch poisoned with NaN: out-of-bounds *reads* (which guard bytes
+  cannot see) and reads of a state that was never published both fail.
 """
 
 from __future__ import annotations
@@ -416,8 +416,9 @@ HARNESS = r"""
 // argv: dir dtype(f|d) CG T C reverse(forward pass) seed offset(elements) lookback(0|1)
 // Reads dir/{a,g,hf,h0}.bin, runs single_pass_vjp_<dtype>_cg<CG> on the emulation, writes
 // dir/{db,da}.bin. Every array is its own exact-size heap block (ASan sees any read past it),
-// starting `offset` elements into the block. With lookback, after each block a finished tile
-// is at random marked "still looking back" (flag 1) and its inclusive state set to NaN.
+// starting `offset` elements into the block. With lookback, 8 blocks run at once, stall at
+// random and delay their flags (cuda_emu.h), so tiles wait for and combine their predecessors;
+// the scratch starts as NaN, so a value read before it was published shows.
 #include "cuda_emu.h"
 #include <cstdint>
 #include <cstdlib>
@@ -463,7 +464,10 @@ int run(int argc, char** argv) {
     int krev = !fwd_reverse, vn = 16 / sizeof(T);
     auto al = [](const void* p) { return (uintptr_t)p % 16 == 0; };
     int vec_ok = C == 1 && al(a) && al(g) && al(hf) && al(db) && al(da) && (!krev || n % vn == 0);
-    std::mt19937 rng(seed);
+    emu_config.seed = seed;
+    emu_config.resident = lookback ? 8 : 1;
+    emu_config.stall_us = lookback ? 3000 : 0;
+    emu_config.jitter_us = lookback ? 300 : 0;
     using K = void (*)(const T*, const T*, const T*, const T*, T*, T*, long long, long long,
                        long long, int, int, int*, T*, T*, T*, unsigned*);
     K k = nullptr;
@@ -487,16 +491,10 @@ int run(int argc, char** argv) {
         }
     }
     if (!k) return 4;
-    launch(
-        n_tiles, SP_BLOCK,
-        [&] { k(a, g, h0, hf, db, da, n, C, n_groups, krev, vec_ok, flags, agg_a, agg_b,
-                inc_h, counter); },
-        [&](unsigned blk) {
-            if (lookback && (long long)blk >= n_groups && (rng() & 1)) {
-                flags[blk] = 1;
-                for (int i = 0; i < CG; ++i) inc_h[(long long)blk * CG + i] = NAN;
-            }
-        });
+    launch(n_tiles, SP_BLOCK, [&] {
+        k(a, g, h0, hf, db, da, n, C, n_groups, krev, vec_ok, flags, agg_a, agg_b, inc_h,
+          counter);
+    });
     std::ofstream(dir + "/db.bin", std::ios::binary)
         .write(reinterpret_cast<char*>(db), n * C * sizeof(T));
     std::ofstream(dir + "/da.bin", std::ios::binary)
@@ -516,7 +514,9 @@ int main(int argc, char** argv) {
 def harness():
     if shutil.which("g++") is None:
         pytest.skip("needs g++")
-    src = cr.sources()["single_pass.cu"]
+    import fake_gpu
+
+    src = fake_gpu.emulate_source(cr.sources()["single_pass.cu"])
     header = (Path(__file__).parent / "emulation" / "cuda_emu.h").read_text()
     key = hashlib.sha256((HARNESS + src + header).encode()).hexdigest()[:16]
     d = Path(tempfile.gettempdir()) / "scanbook-review-vjp" / key

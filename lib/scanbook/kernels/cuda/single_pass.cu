@@ -27,11 +27,13 @@
 // time tile j of channel group g, so the predecessor in time of tile id is id - n_groups.
 // Every tile publishes, per channel, first its aggregate (A, B) with flag 1, then, once it knows
 // the state entering it, its inclusive state (the h after its last step) with flag 2. A tile
-// looks back over a window of 32 / CG predecessors at a time (one per lane group): it waits
-// until each has published something, takes the nearest with flag 2, composes the aggregates
-// of those in between and applies them to that state. Values are written, then fenced
-// (__threadfence), then the flag is set; readers read the flag (volatile), fence, then read the
-// values through L2 (__ldcg), so a flag is never seen before its values.
+// looks back over a window of 32 predecessors at a time, lane l polling the flag of the l-th
+// nearest: one round trip to L2 sees 32 of them. It waits until each has published something,
+// takes the nearest with flag 2, composes the aggregates of those in between (fetched by the
+// whole warp, CG channels x 32 / CG predecessors a load) and applies them to that state.
+// Values are written, then the flag is set with a release store; readers poll the flag with
+// acquire loads and then read the values through L2 (__ldcg), so a flag is never seen before
+// its values, and no full fence (__threadfence) is needed anywhere.
 //
 // The host zeroes the flags and the tile counter before each launch (they live in a scratch
 // buffer from CuPy's memory pool) and launches exactly n_tiles blocks.
@@ -70,9 +72,21 @@ __device__ __forceinline__ void then(T& A, T& B, T a, T b) {
     A = a * A;
 }
 
-__device__ __forceinline__ int load_flag(const int* p) {
-    return *reinterpret_cast<const volatile int*>(p);
+// Publishing and reading a flag. A release store makes every write this thread (and, through
+// the __syncwarp before it, its warp) made earlier visible to whoever reads the flag with an
+// acquire load; the reader's later loads see them. Neither is a full fence (__threadfence, a
+// MEMBAR.SC.GPU): the stores of a tile drain in the background. PTX's st.release.gpu and
+// ld.acquire.gpu need sm_70. (On the CPU, the book's tests supply their own two functions.)
+#ifdef __CUDA_ARCH__
+__device__ __forceinline__ void store_release(int* p, int v) {
+    asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
+__device__ __forceinline__ int load_acquire(const int* p) {
+    int v;
+    asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+#endif
 
 // ITEMS adjacent elements starting at p (16-byte aligned) into registers r, in logical order:
 // REV puts the highest address first. The register index is a compile-time constant after
@@ -135,7 +149,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                                  int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,
                                  T* inc_h, unsigned int* counter, const T* __restrict__ hf,
                                  T* __restrict__ da) {
-    constexpr int WIN = 32 / CG;       // time segments per warp = look-back window
+    constexpr int WIN = 32 / CG;         // time segments per warp (of one channel)
     constexpr int SEGS = SP_BLOCK / CG;  // time segments per tile
     constexpr int VN = Vec16<T>::n;
     typedef typename Vec16<T>::type V;
@@ -251,60 +265,75 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                 __stcg(agg_a + tile * CG + lane, ta);
                 __stcg(agg_b + tile * CG + lane, tb);
             }
-            __threadfence();
-            __syncwarp();
-            if (lane == 0) atomicExch(flags + tile, 1);
+            __syncwarp();  // the lanes' values before lane 0's release of the flag
+            if (lane == 0) store_release(flags + tile, 1);
 
             T acc_a = T(1), acc_b = T(0);  // maps between the found state and this tile
             long long first = tile - n_groups;  // the nearest predecessor of this window
             while (true) {
-                const long long pred = first - (long long)lp * n_groups;
-                int f = 2;  // before tile 0 of the group: never reached (tile 0 has flag 2)
-                if (pred >= 0) {
-                    f = load_flag(flags + pred);
+                // poll 32 predecessors at once, lane l the l-th nearest, until each has
+                // published something; before tile 0 of the group there is nothing to wait for
+                const long long mine = first - (long long)lane * n_groups;
+                int f = 2;
+                if (mine >= 0) {
+                    f = load_acquire(flags + mine);
                     while (f == 0) {
                         __nanosleep(32);
-                        f = load_flag(flags + pred);
+                        f = load_acquire(flags + mine);
                     }
                 }
-                __threadfence();
-                // A ballot is no memory barrier: __syncwarp orders one lane's sight of flag 2
-                // before its siblings' reads of inc_h below.
-                __syncwarp();
+                __syncwarp();  // one lane's acquire before its siblings' reads of the values
                 const unsigned incl = __ballot_sync(FULL_MASK, f == 2);
-                const int pstar = incl ? (__ffs(incl) - 1) / CG : WIN;
-                T ea = T(1), eb = T(0), s = T(0);
-                if (lp < pstar) {
-                    ea = __ldcg(agg_a + pred * CG + ch);
-                    eb = __ldcg(agg_b + pred * CG + ch);
-                } else if (lp == pstar) {
-                    s = __ldcg(inc_h + pred * CG + ch);
-                }
-                // compose the window: lane group lp (later) after lp + o (earlier)
+                const int pstar = incl ? __ffs(incl) - 1 : 32;  // the nearest with its state
+                // the values, coalesced: lane group lp reads predecessor k * WIN + lp, channel
+                // ch, in chunks of WIN predecessors; the aggregates of those nearer than pstar,
+                // the inclusive state of pstar. The next chunk's loads go out before the current
+                // chunk is combined.
+                auto fetch = [&](int q, T& ea, T& eb, T& s) {
+                    const long long p = first - (long long)q * n_groups;
+                    ea = T(1);
+                    eb = T(0);
+                    if (q < pstar) {
+                        ea = __ldcg(agg_a + p * CG + ch);
+                        eb = __ldcg(agg_b + p * CG + ch);
+                    } else if (q == pstar) {
+                        s = __ldcg(inc_h + p * CG + ch);
+                    }
+                };
+                const int n_chunks = pstar < 32 ? pstar / WIN + 1 : CG;
+                T ea, eb, s = T(0);
+                fetch(lp, ea, eb, s);
+                for (int k = 0; k < n_chunks; ++k) {
+                    T na = T(1), nb = T(0), ns = T(0);
+                    if (k + 1 < n_chunks) fetch((k + 1) * WIN + lp, na, nb, ns);
+                    // compose the chunk: lane group lp (nearer) after lp + o (further back)
 #pragma unroll
-                for (int o = 1; o < WIN; o <<= 1) {
-                    const T oa = __shfl_down_sync(FULL_MASK, ea, o * CG);
-                    const T ob = __shfl_down_sync(FULL_MASK, eb, o * CG);
-                    if (lp + o < WIN) after(ea, eb, oa, ob);
+                    for (int o = 1; o < WIN; o <<= 1) {
+                        const T oa = __shfl_down_sync(FULL_MASK, ea, o * CG);
+                        const T ob = __shfl_down_sync(FULL_MASK, eb, o * CG);
+                        if (lp + o < WIN) after(ea, eb, oa, ob);
+                    }
+                    ea = __shfl_sync(FULL_MASK, ea, ch);
+                    eb = __shfl_sync(FULL_MASK, eb, ch);
+                    after(acc_a, acc_b, ea, eb);
+                    if (pstar < 32 && k == n_chunks - 1) {
+                        const T sv = __shfl_sync(FULL_MASK, s, (pstar % WIN) * CG + ch);
+                        carry = acc_a * sv + acc_b;
+                    }
+                    ea = na;
+                    eb = nb;
+                    s = ns;
                 }
-                ea = __shfl_sync(FULL_MASK, ea, ch);
-                eb = __shfl_sync(FULL_MASK, eb, ch);
-                after(acc_a, acc_b, ea, eb);
-                if (pstar < WIN) {
-                    const T sv = __shfl_sync(FULL_MASK, s, pstar * CG + ch);
-                    carry = acc_a * sv + acc_b;
-                    break;
-                }
-                first -= (long long)WIN * n_groups;
+                if (pstar < 32) break;
+                first -= 32LL * n_groups;
             }
         }
         if (lane < CG) {
             __stcg(inc_h + tile * CG + lane, ta * carry + tb);
             s_carry[lane] = carry;
         }
-        __threadfence();
         __syncwarp();
-        if (lane == 0) atomicExch(flags + tile, 2);
+        if (lane == 0) store_release(flags + tile, 2);
     }
     __syncthreads();
 
