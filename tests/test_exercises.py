@@ -41,7 +41,7 @@ def affine_combine(first, then):
 
 
 def linear_recurrence(a, b, h0):
-    h = np.empty(len(a))
+    h = np.empty(len(a), dtype=np.result_type(a, b))
     carry = h0
     for t in range(len(a)):
         carry = a[t] * carry + b[t]
@@ -294,6 +294,73 @@ def test_typical_mistakes_get_a_specific_hint(grader, wrong, words):
     fb = getattr(ex, grader)(wrong, quiet=True)
     assert not fb
     assert words in fb.message, fb.message
+
+
+def _maxplus_combine(x, y):
+    return np.stack([x[:, 0] + y[:, 0], np.maximum(y[:, 0] + x[:, 1], y[:, 1])], axis=1)
+
+
+def _maxplus_identity(like, n):
+    return np.tile([0.0, -np.inf], (n, 1))
+
+
+def test_maxplus_grader_passes_the_operator_and_names_mistakes():
+    op = sb.ops.Operator("maxplus", _maxplus_combine, _maxplus_identity, "⊕")
+    assert ex.check_maxplus(op, quiet=True)
+    zero_identity = sb.ops.Operator(
+        "maxplus", _maxplus_combine, lambda like, n: np.zeros((n, 2)), "⊕"
+    )
+    fb = ex.check_maxplus(zero_identity, quiet=True)
+    assert not fb and "[0, -inf]" in fb.message
+    swapped = sb.ops.Operator(
+        "maxplus", lambda x, y: _maxplus_combine(y, x), _maxplus_identity, "⊕"
+    )
+    fb = ex.check_maxplus(swapped, quiet=True)
+    assert not fb and "swapped" in fb.message
+    assert ex.check_maxplus(_maxplus_combine, identity=_maxplus_identity, quiet=True)
+    assert ex.check_maxplus(_maxplus_combine, quiet=True)  # combine alone: identity supplied
+
+
+def test_library_calls_do_not_pass_where_a_loop_or_an_algorithm_is_asked_for():
+    fb = ex.check_prefix_sum(lambda xs: np.cumsum(xs) if len(xs) else [], quiet=True)
+    assert not fb and "additions" in fb.message and "np.cumsum" in fb.message
+
+    def blelloch_by_cumsum(xs):
+        xs = np.asarray(xs)
+        return np.concatenate([np.zeros(1, xs.dtype), np.cumsum(xs)[:-1]])[: len(xs)]
+
+    fb = ex.check_blelloch(blelloch_by_cumsum, quiet=True)
+    assert not fb and "additions" in fb.message and "not the tree" in fb.message
+
+
+def test_float32_must_stay_float32():
+    def linear_recurrence_float64(a, b, h0):
+        return linear_recurrence(a.astype(np.float64), b.astype(np.float64), float(h0))
+
+    fb = ex.check_linear_recurrence(linear_recurrence_float64, quiet=True)
+    assert not fb and "float32" in fb.message and "dtype" in fb.message
+
+    def affine_combine_float64(first, then):
+        a, b = affine_combine(first, then)
+        return np.asarray(a, np.float64), np.asarray(b, np.float64)
+
+    fb = ex.check_affine_combine(affine_combine_float64, quiet=True)
+    assert not fb and "float32" in fb.message
+
+    def blelloch_float64(xs):
+        return blelloch(
+            np.asarray(xs, dtype=np.float64) if np.asarray(xs).dtype.kind == "f" else xs
+        )
+
+    fb = ex.check_blelloch(blelloch_float64, quiet=True)
+    assert not fb and "float32" in fb.message
+
+
+def test_blelloch_view_bug_gets_its_own_hint():
+    from scanbook.exercises.ch02 import _blelloch_view_bug
+
+    fb = ex.check_blelloch(_blelloch_view_bug, quiet=True)
+    assert not fb and "view" in fb.message and ".copy()" in fb.message
 
 
 def test_not_a_function():

@@ -15,6 +15,7 @@ from ._grading import (
     AWKWARD_LENGTHS,
     Case,
     Feedback,
+    compare,
     grade,
     is_numeric,
     make_rng,
@@ -29,6 +30,78 @@ __all__ = [
     "check_affine_combine",
     "check_linear_recurrence",
 ]
+
+
+def _float_dtype_problem(got, expected) -> str | None:
+    """A sentence when a float answer has another float dtype than the reference."""
+    if not is_numeric(expected) or not is_numeric(got):
+        return None
+    want, have = np.asarray(expected).dtype, np.asarray(got).dtype
+    if want.kind == "f" and have.kind == "f" and want != have and np.asarray(expected).size:
+        return (
+            f"the values are {have}, but the inputs were {want}: keep the input's dtype "
+            f"(allocate with dtype=... of the input, not np.empty(n), which is float64)"
+        )
+    return None
+
+
+def _compare_with_dtype(got, expected, case: Case) -> str | None:
+    """The default comparison, then the dtype of every float array in the answer."""
+    why = compare(got, expected, rtol=case.rtol, atol=case.atol)
+    if why is not None:
+        return why
+    if isinstance(expected, tuple) and isinstance(got, tuple | list):
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            problem = _float_dtype_problem(g, e)
+            if problem:
+                return f"item {i} of the tuple: {problem}"
+        return None
+    return _float_dtype_problem(got, expected)
+
+
+def _compare_input_dtype(got, expected, case: Case) -> str | None:
+    """The default comparison, then: a float answer has the float dtype of the arrays given."""
+    why = compare(got, expected, rtol=case.rtol, atol=case.atol)
+    if why is not None or not is_numeric(got):
+        return why
+    arrays = [np.asarray(x) for x in case.args if isinstance(x, np.ndarray) and x.ndim]
+    if not arrays:
+        return None
+    want = np.empty(1, np.result_type(*arrays))
+    return _float_dtype_problem(got, want) if np.asarray(got).size else None
+
+
+def _counting_floats(values) -> tuple[list, list[int]]:
+    """``values`` as floats that count the additions made with them (fresh for every call)."""
+    count = [0]
+
+    class Counted(float):
+        def __add__(self, other):
+            count[0] += 1
+            return Counted(float(self) + float(other))
+
+        __radd__ = __add__
+
+    return [Counted(v) for v in values], count
+
+
+def _prefix_sum_counted(fn: Callable):
+    """``fn`` called on plain values, or (``counted=True``) on floats that count additions.
+
+    Returns ``(answer, additions)``; the answer is converted to float64 only for the counted
+    case, whose values are counting floats.
+    """
+
+    def run(xs, counted=False):
+        if not counted:
+            return fn(xs), None
+        values, count = _counting_floats(xs)
+        got = fn(values)
+        if got is not None and is_numeric(got):
+            got = np.asarray(got, dtype=np.float64)
+        return got, count[0]
+
+    return run
 
 
 def _prefix_sum_cases(seed: int) -> list[Case]:
@@ -56,13 +129,16 @@ def check_prefix_sum(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
     """Grade ``fn(xs) -> inclusive prefix sums`` (``[x0, x0+x1, x0+x1+x2, ...]``).
 
     ``xs`` is a list of ints or a 1-D NumPy float array, of length 0, 1, 2, 3, 5, 8, 13, 16, 31
-    and 100. Any sequence of the right length and values is accepted as the answer.
+    and 100. Any sequence of the right length and values is accepted as the answer, in the
+    input's float dtype (float32 in, float32 out). Then, once more on a list of floats that
+    count the additions made with them: the exercise asks for a loop, and ``np.cumsum`` (which
+    converts the list to an array first) makes none of them.
 
     Chapter 1, exercise 1.
     """
 
     def diagnose(case: Case, got) -> str | None:
-        xs = case.args[0]
+        xs, got = case.args[0], got[0]
         n = len(xs)
         if n and same(got, np.concatenate([[0], np.asarray(case.expected)[:-1]])):
             return "that is the exclusive scan (0 first); the inclusive scan includes x[i] itself"
@@ -70,11 +146,34 @@ def check_prefix_sum(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
             return "a single number came back: that is a reduction; a scan returns every prefix"
         return None
 
+    def compare_answer(got, expected, case: Case) -> str | None:
+        answer, additions = got
+        why = _compare_with_dtype(answer, expected, case)
+        if why is not None or additions is None:
+            return why
+        n = len(case.args[0])
+        if additions < n - 1:
+            return (
+                f"the values are right, but your function made {additions} additions with the "
+                f"elements, where a loop makes {n - 1} or {n}: a library call such as np.cumsum "
+                f"converts the list to an array first and adds there. Write the loop"
+            )
+        return None
+
+    values = [float(v) for v in random_values(make_rng(11), 9)]
+    counted = Case(
+        "length 9, floats that count the additions made with them",
+        (values,),
+        np.cumsum(values),
+        kwargs={"counted": True},
+        show={"xs": values},
+    )
     return grade(
         "check_prefix_sum",
-        fn,
-        _prefix_sum_cases(1),
-        hint="out[i] must be x[0] + ... + x[i]; check the first element and the empty input",
+        _prefix_sum_counted(fn) if callable(fn) else fn,  # grade explains a non-function
+        [*_prefix_sum_cases(1), counted],
+        hint="out[i] must be x[0] + ... + x[i]: acc = 0; for x in xs: acc = acc + x; keep it",
+        compare=compare_answer,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
@@ -192,13 +291,15 @@ def check_affine_combine(
         ("floats", None),
         ("arrays of 4 channels", (4,)),
         ("arrays of shape (3, 2)", (3, 2)),
+        ("float32 arrays of 5 channels", (5,)),
     ):
         if shape is None:
             f = (float(random_values(rng, ())), float(random_values(rng, ())))
             g = (float(random_values(rng, ())), float(random_values(rng, ())))
         else:
-            f = (random_values(rng, shape), random_values(rng, shape))
-            g = (random_values(rng, shape), random_values(rng, shape))
+            dtype = np.float32 if label.startswith("float32") else np.float64
+            f = (random_values(rng, shape, dtype=dtype), random_values(rng, shape, dtype=dtype))
+            g = (random_values(rng, shape, dtype=dtype), random_values(rng, shape, dtype=dtype))
         expected = tuple(np.asarray(v) for v in ops.affine.combine(f, g))
         if shape is None:
             expected = tuple(float(v) for v in expected)
@@ -222,6 +323,7 @@ def check_affine_combine(
         fn,
         cases,
         hint="expand a2 * (a1 * h + b1) + b2 and read off the coefficient of h and the constant",
+        compare=_compare_with_dtype,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
@@ -234,7 +336,8 @@ def check_linear_recurrence(
     """Grade ``fn(a, b, h0) -> h`` with ``h[t] = a[t] h[t-1] + b[t]`` and ``h[-1] = h0``.
 
     ``a``, ``b``: 1-D NumPy arrays of length ``T`` (0, 1, 2, ... 100; decays ``|a| < 1``);
-    ``h0``: a NumPy scalar. Compared with the float64 Python loop.
+    ``h0``: a NumPy scalar. Compared with the float64 Python loop; the answer must keep the
+    inputs' float dtype (float32 in, float32 out).
 
     Chapter 1, exercise 4.
     """
@@ -256,6 +359,7 @@ def check_linear_recurrence(
         fn,
         recurrence_cases(4, AWKWARD_LENGTHS),
         hint="start from carry = h0 and, for each t, set carry = a[t] * carry + b[t], h[t] = carry",
+        compare=_compare_input_dtype,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
