@@ -135,11 +135,15 @@ def plot_memorise(records: list[dict], *, x: str = "wall"):
         ax.set_ylim(0.4, 1.02)
         ax.set_xlabel("training time (s)" if x == "wall" else "step")
         if x == "wall":
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize="small")
     devices = sorted({str(r.get("device") or "this machine") for r in records})
-    fig.suptitle(f"{', '.join(devices)} ({day_of(records[0].get('date'))})", fontsize="medium")
+    date = records[0].get("date")
+    fig.suptitle(", ".join(devices) + (f" ({day_of(date)})" if date else ""), fontsize="medium")
     return fig
 
 
