@@ -34,8 +34,8 @@ MODELS = {
 }
 MIN_GRU_GATE_BIAS = -4.0  # minGRU has no forget gate; its update gate's bias plays the part
 
-DEVICE_RUN = ["--save", "--T", "4096", "65536", "--models", "ls_lstm", "lstm", "--budget", "15"]
-DEVICE_RUN_TIMEOUT_S = 100
+DEVICE_RUN = ["--save", "--T", "65536", "--budget", "20"]  # LS-LSTM and LSTM, about a minute
+DEVICE_RUN_TIMEOUT_S = 80
 
 
 def _thin(values, points: int):
