@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 import scanbook as sb
+from numba import cuda  # after scanbook, which picks the CUDA simulator without a GPU
 from scanbook import exercises as ex
 
 # -- correct reference answers ---------------------------------------------------------------
@@ -578,3 +579,57 @@ def test_later_chapters_graders(grader, right, wrong, words):
     assert fb, fb.message
     fb = getattr(ex, grader)(wrong, quiet=True)
     assert not fb and words in fb.message, fb.message
+
+
+# -- chapter 3, exercise 5: a Numba CUDA kernel, graded in the simulator ----------------------
+
+
+def test_recurrence_kernel_grader_runs_a_kernel_and_names_mistakes():
+    # `cuda` must be a global of the kernels' module: the simulator swaps it for its own
+    @cuda.jit
+    def recurrence_kernel(a, b, h0, h):
+        c = cuda.grid(1)
+        if c < a.shape[1]:
+            carry = h0[c]
+            for t in range(a.shape[0]):
+                carry = a[t, c] * carry + b[t, c]
+                h[t, c] = carry
+
+    @cuda.jit
+    def no_bounds_check(a, b, h0, h):
+        c = cuda.grid(1)
+        carry = h0[c]
+        for t in range(a.shape[0]):
+            carry = a[t, c] * carry + b[t, c]
+            h[t, c] = carry
+
+    @cuda.jit
+    def forgets_h0(a, b, h0, h):
+        c = cuda.grid(1)
+        if c < a.shape[1]:
+            carry = 0.0
+            for t in range(a.shape[0]):
+                carry = a[t, c] * carry + b[t, c]
+                h[t, c] = carry
+
+    @cuda.jit
+    def skips_the_last_step(a, b, h0, h):
+        c = cuda.grid(1)
+        if c < a.shape[1]:
+            carry = h0[c]
+            for t in range(a.shape[0] - 1):
+                carry = a[t, c] * carry + b[t, c]
+                h[t, c] = carry
+
+    def host_loop(a, b, h0, h):  # right loop, but not a kernel
+        h[:] = sb.serial.linear_recurrence_numpy(a, b, h0)
+
+    assert ex.check_recurrence_kernel(recurrence_kernel, quiet=True)
+    fb = ex.check_recurrence_kernel(no_bounds_check, quiet=True)
+    assert not fb and "c >= C" in fb.message
+    fb = ex.check_recurrence_kernel(forgets_h0, quiet=True)
+    assert not fb and "h0 was ignored" in fb.message
+    fb = ex.check_recurrence_kernel(skips_the_last_step, quiet=True)
+    assert not fb and "never written" in fb.message
+    fb = ex.check_recurrence_kernel(host_loop, quiet=True)
+    assert not fb and "@cuda.jit" in fb.message

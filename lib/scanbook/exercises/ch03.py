@@ -25,6 +25,7 @@ __all__ = [
     "check_scan_with_block_sums",
     "check_carry_in",
     "check_warp_scan",
+    "check_recurrence_kernel",
 ]
 
 
@@ -271,6 +272,121 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
         cases,
         hint="for d in 1, 2, 4, 8, 16: up = shfl_up(x, d); x = where(lane >= d, x + up, x)",
         compare=check,
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def _is_cuda_kernel(fn) -> bool:
+    """A ``@cuda.jit`` kernel: a real one, or the CUDA simulator's stand-in."""
+    return callable(getattr(fn, "__getitem__", None)) and hasattr(fn, "py_func")
+
+
+def _launch(kernel, threads: int):
+    """``run(a, b, h0) -> h``: allocate ``h``, launch ``kernel[blocks, threads](a, b, h0, h)``."""
+
+    def run(a, b, h0):
+        if not _is_cuda_kernel(kernel):
+            # not a kernel: call it as a function, so that what it returns is reported
+            return kernel(a, b, h0)
+        from numba import cuda
+
+        h = np.full_like(b, np.nan)
+        C = a.shape[1]
+        blocks = max(1, -(-C // threads))
+        if cuda.is_available() and not getattr(cuda, "simulator_available", lambda: False)():
+            d_h = cuda.to_device(h)
+            kernel[blocks, threads](cuda.to_device(a), cuda.to_device(b), cuda.to_device(h0), d_h)
+            cuda.synchronize()
+            return d_h.copy_to_host()
+        kernel[blocks, threads](a, b, h0, h)
+        return h
+
+    return run
+
+
+def check_recurrence_kernel(
+    kernel, *, threads: int = 32, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade a Numba CUDA kernel ``kernel(a, b, h0, h)``: one thread per channel, a serial loop.
+
+    ``a``, ``b``, ``h``: time-major arrays of shape ``(T, C)``; ``h0``: shape ``(C,)``. The
+    grader allocates ``h`` (filled with NaN, so a step the kernel never writes shows), launches
+    ``kernel[ceil(C / threads), threads](a, b, h0, h)`` (in Numba's CUDA simulator when there
+    is no GPU) and compares ``h`` with the float64 loop ``h[t] = a[t] h[t-1] + b[t]``,
+    ``h[-1] = h0``. The channel counts are not multiples of ``threads``, so threads past the
+    last channel must do nothing; ``T = 0`` must work; float32 and float64.
+
+    Chapter 3, exercise 5.
+    """
+    from .. import serial
+
+    rng = make_rng(35)
+    cases = []
+    for T, C, dtype in (
+        (1, 1, np.float64),
+        (9, 3, np.float64),
+        (17, 37, np.float32),
+        (0, 5, np.float64),
+        (23, 64, np.float64),
+        (12, 70, np.float32),
+    ):
+        a = random_values(rng, (T, C), low=0.5, high=1.0, dtype=dtype)
+        b = random_values(rng, (T, C), dtype=dtype)
+        h0 = random_values(rng, (C,), dtype=dtype)
+        expected = serial.linear_recurrence_numpy(
+            a.astype(np.float64), b.astype(np.float64), h0.astype(np.float64)
+        )
+        rtol, atol = (2e-5, 1e-5) if dtype == np.float32 else (1e-10, 1e-12)
+        cases.append(
+            Case(
+                f"T={T}, C={C}, {np.dtype(dtype).name}",
+                (a, b, h0),
+                expected,
+                show={"a": a, "b": b, "h0": h0},
+                rtol=rtol,
+                atol=atol,
+                time_limit=60,
+            )
+        )
+
+    def diagnose(case: Case, got) -> str | None:
+        if not _is_cuda_kernel(kernel):
+            return (
+                "this is not a CUDA kernel: decorate the function with @cuda.jit (from numba "
+                "import cuda) and pass the kernel itself; it writes into h and returns nothing"
+            )
+        a, b, h0 = case.args
+        if not is_numeric(got) or np.shape(got) != np.shape(case.expected) or not len(a):
+            return None
+        if np.isnan(got).any():
+            t, c = (int(i) for i in np.argwhere(np.isnan(got))[0])
+            return (
+                f"h[{t}, {c}] was never written: every thread c < C must walk all T steps of "
+                f"its channel (c = cuda.grid(1)) and store h[t, c] at every step"
+            )
+        from .. import serial
+
+        if same(got, serial.linear_recurrence_numpy(a, b, np.zeros_like(h0))):
+            return "h0 was ignored: the carry of channel c starts at h0[c]"
+        return None
+
+    hint = (
+        "c = cuda.grid(1); threads with c >= C (the last block has more threads than "
+        "channels) must do nothing; else carry = h0[c] and for each t: carry = a[t, c] * "
+        "carry + b[t, c]; h[t, c] = carry"
+    )
+    if not _is_cuda_kernel(kernel):
+        hint = (
+            "pass a CUDA kernel: decorate the function with @cuda.jit (from numba import cuda); "
+            "the grader launches it as kernel[blocks, threads](a, b, h0, h)"
+        )
+    return grade(
+        "check_recurrence_kernel",
+        _launch(kernel, threads),
+        cases,
+        hint=hint,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
