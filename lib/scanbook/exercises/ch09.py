@@ -229,7 +229,6 @@ def check_jacobian_diagonal(
                     show={"cell": label, "params": params, "h_prev": h_prev, "xs": xs},
                     rtol=1e-4,
                     atol=1e-5,
-                    time_limit=30.0,
                 )
             )
 

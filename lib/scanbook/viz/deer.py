@@ -8,6 +8,7 @@ Defined in chapter 9.
 from __future__ import annotations
 
 import math
+import re
 
 from .common import HIGHLIGHT, OTHER_COLORS, is_num, new_axes, read_results
 
@@ -27,13 +28,20 @@ def _color(name: str, i: int) -> str:
     return _METHOD_COLORS.get(name, OTHER_COLORS[(i + 2) % len(OTHER_COLORS)])
 
 
-def plot_residuals(histories: dict, *, tol=None, ax=None, title=None):
+def _method_of(label) -> str:
+    m = re.match(r"[a-z]+", str(label))
+    return m.group(0) if m else ""
+
+
+def plot_residuals(histories: dict, *, tol=None, failed=(), ax=None, title=None):
     """The largest residual ``max_t |h[t] - f(h[t-1], x[t])|`` after each iteration, log scale.
 
     ``histories``: ``{label: residuals}``, e.g. ``info.residuals`` of :func:`scanbook.deer.solve`
-    (entries past the last iteration are NaN and are not drawn; a residual that became
-    infinite or NaN ends the line with a cross). ``tol``: a dashed line. Returns the Figure,
-    or None when there is nothing to draw. Defined in chapter 9.
+    (entries past the last iteration are NaN and are not drawn). A run whose label is in
+    ``failed`` (or whose residual became infinite) ends with a cross at the top of the axes.
+    A label starting with a method's name gets that method's colour (the first time; red for
+    newton). ``tol``: a dashed line. Returns the Figure, or None when there is nothing to draw.
+    Defined in chapter 9.
     """
     import numpy as np
 
@@ -45,26 +53,29 @@ def plot_residuals(histories: dict, *, tol=None, ax=None, title=None):
     if not series:
         return None
     ax = new_axes(ax, figsize=(6.5, 3.6))
+    used, crosses = set(), []
     for i, (label, res) in enumerate(series.items()):
         finite = np.isfinite(res)
         last = int(np.nonzero(finite)[0][-1]) if finite.any() else -1
+        method = _method_of(label)
+        if method in _METHOD_COLORS and method not in used:
+            color = _METHOD_COLORS[method]
+            used.add(method)
+        else:
+            color = OTHER_COLORS[(i + 2) % len(OTHER_COLORS)]
+        style = _METHOD_STYLES.get(method, "-")
         k = np.arange(last + 1)
-        color = _color(str(label).split()[0], i)
-        style = _METHOD_STYLES.get(str(label).split()[0], "-")
         ax.semilogy(
-            k,
-            np.maximum(res[: last + 1], 1e-300),
-            style,
-            marker="o",
-            ms=3,
-            color=color,
-            label=str(label),
-        )
-        bad = np.nonzero(~np.isfinite(res) & ~np.isnan(res))[0]
-        if bad.size or (last + 1 < res.size and not np.isnan(res[last + 1 :]).all()):
-            ax.plot([last + 1], [ax.get_ylim()[1]], "x", color=color, ms=8)
+            k, np.maximum(res[: last + 1], 1e-300), style, marker="o", ms=3, color=color,
+            label=str(label) + (" (failed)" if label in failed else ""),
+        )  # fmt: skip
+        if label in failed or np.isinf(res).any():
+            crosses.append((last + 1, color))
     if tol is not None and is_num(float(tol)) and tol > 0:
         ax.axhline(float(tol), color="k", ls="--", lw=0.8, label=f"tol = {float(tol):g}")
+    top = ax.get_ylim()[1]
+    for x, color in crosses:
+        ax.plot([x], [top], "x", color=color, ms=9, mew=2, clip_on=False)
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"max$_t\,|h_t - f(h_{t-1}, x_t)|$")
     ax.set_title(title or "DEER: residual per iteration", fontsize=9)
@@ -76,8 +87,10 @@ def plot_cost(records: list[dict], *, axes=None, title=None):
     """Time of one iteration and bytes of its Jacobians against the hidden size ``n``.
 
     ``records``: dicts with ``method``, ``hidden``, ``step_s`` (seconds of one iteration)
-    and ``jacobian_bytes``. Two panels, log-log, with dotted ``n^3`` and ``n`` slopes through
-    the first point of newton and of quasi. Returns the Figure (None for no records).
+    and ``jacobian_bytes``. Two panels, log-log, with dotted slopes through the largest ``n``
+    (where the work, not overhead, dominates): ``n^3`` for newton's time (quasi's has no
+    single power: an ``O(n^3)`` diagonal, an ``O(n)`` scan), ``n^2`` and ``n`` for the bytes.
+    Returns the Figure (None for no records).
     Defined in chapter 9.
     """
     import numpy as np
@@ -95,7 +108,7 @@ def plot_cost(records: list[dict], *, axes=None, title=None):
         mine = sorted((r for r in rows if r["method"] == m), key=lambda r: r["hidden"])
         n = np.array([r["hidden"] for r in mine], float)
         for ax, key, power in (
-            (ax_t, "step_s", 3 if m != "quasi" else 1),
+            (ax_t, "step_s", 3 if m != "quasi" else None),
             (ax_b, "jacobian_bytes", 2 if m != "quasi" else 1),
         ):
             y = np.array([r.get(key) if is_num(r.get(key)) else np.nan for r in mine], float)
@@ -105,9 +118,15 @@ def plot_cost(records: list[dict], *, axes=None, title=None):
             ax.loglog(
                 n, y * scale, _METHOD_STYLES.get(m, "-"), marker="o", color=_color(m, i), label=m
             )
-            j = int(np.nonzero(np.isfinite(y))[0][0])
+            if power is None:
+                continue
+            j = int(np.nonzero(np.isfinite(y))[0][-1])  # through the largest n: work dominates
             ref = y[j] * scale * (n / n[j]) ** power
             ax.loglog(n, ref, ":", color=_color(m, i), lw=0.9, label=f"$\\propto n^{power}$")
+    ns = sorted({float(r["hidden"]) for r in rows})
+    for ax in axes:
+        ax.set_xticks(ns, [f"{v:g}" for v in ns])
+        ax.minorticks_off()
     ax_t.set_xlabel("hidden size n")
     ax_t.set_ylabel("ms per iteration")
     ax_t.set_title("time of one iteration", fontsize=9)
