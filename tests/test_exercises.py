@@ -633,3 +633,12 @@ def test_recurrence_kernel_grader_runs_a_kernel_and_names_mistakes():
     assert not fb and "never written" in fb.message
     fb = ex.check_recurrence_kernel(host_loop, quiet=True)
     assert not fb and "@cuda.jit" in fb.message
+
+
+def test_vjp_grader_wants_the_inputs_dtype():
+    def vjp_float64(a, b, h0, h, g):
+        return tuple(np.asarray(x, np.float64) for x in vjp(a, b, h0, h, g))
+
+    assert ex.check_linear_recurrence_vjp(vjp, quiet=True)
+    fb = ex.check_linear_recurrence_vjp(vjp_float64, quiet=True)
+    assert not fb and "float32" in fb.message and "dtype" in fb.message

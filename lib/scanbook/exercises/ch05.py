@@ -12,6 +12,7 @@ import numpy as np
 from ._grading import (
     Case,
     Feedback,
+    compare,
     grade,
     is_numeric,
     make_rng,
@@ -25,6 +26,22 @@ __all__ = [
     "check_matrix_recurrence_vjp",
     "check_shared_decay_grad",
 ]
+
+
+def _compare_keeping_dtype(got, expected, case: Case) -> str | None:
+    """The default comparison; then every float array of the answer has the inputs' dtype."""
+    why = compare(got, expected, rtol=case.rtol, atol=case.atol)
+    if why is not None or not isinstance(got, tuple | list):
+        return why
+    want = np.asarray(case.args[0]).dtype
+    for name, item in zip(("the first", "the second", "the third"), got, strict=False):
+        have = np.asarray(item).dtype if is_numeric(item) else None
+        if have is not None and have.kind == "f" and want.kind == "f" and have != want:
+            return (
+                f"{name} array is {have}, but the inputs were {want}: keep the inputs' dtype "
+                f"(np.zeros_like(g), not np.zeros(g.shape), which is float64)"
+            )
+    return None
 
 
 def _vjp_cases(seed: int, reverse: bool) -> list[Case]:
@@ -103,6 +120,7 @@ def check_linear_recurrence_vjp(
         fn,
         cases,
         hint="run the loop the other way: carry = g[t] + (decay of the next step) * carry",
+        compare=_compare_keeping_dtype,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
