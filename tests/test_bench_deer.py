@@ -53,7 +53,8 @@ def test_check_targets_met_missed_and_not_run():
 
 def test_plan_orders_the_targets_first_and_times_no_million_step_loop():
     configs = bench.plan("gpu")
-    assert configs[0][:2] == (100_000, 1)
+    assert configs[0][:2] == (100_000, 1) and configs[1][:2] == (1_000_000, 64)
+    assert {c[1] for c in configs[:5] if c[0] == 100_000} == {1, 2, 4, 8}
     million = [c for c in configs if c[0] == 1_000_000]
     assert million == [(1_000_000, 64, ("quasi",), False)]
     assert all(c[3] for c in configs if c[0] < 1_000_000)

@@ -26,8 +26,12 @@ allocation so far in the process (GPUs only; None elsewhere).
 Targets on a GPU (:func:`check_targets`): the GRU forward pass at ``T = 100,000`` with hidden
 sizes 1 to 8 at least :data:`TARGET_SPEEDUP` times faster by ``newton`` than the sequential
 loop; ``quasi`` with hidden 64 at ``T = 1,000,000`` runs within the device's memory.
-Configurations are run in order of priority (the targets first) and those that would start
-after ``--budget-s`` seconds are recorded as skipped, so a time-boxed run still writes a file.
+The million-step ``quasi`` run is not compared with a loop (a million sequential steps would
+take most of the time box); its residual, which ``converged`` certifies to be below ``tol``
+at every step, is the check, and it is timed once. Configurations are run in order of
+priority (the targets first) and those that would start after ``--budget-s`` seconds are
+recorded as skipped; the file is rewritten after each one, so a time-boxed run still leaves
+its results.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ MEMORY_T, MEMORY_HIDDEN = 1_000_000, 64
 #: the repeats, the time budget in seconds.
 PRESETS = {
     "gpu": {
-        "configs": [(TARGET_T, n, ("newton", "quasi")) for n in TARGET_HIDDEN]
-        + [(MEMORY_T, MEMORY_HIDDEN, ("quasi",))]
+        "configs": [(TARGET_T, 1, ("newton", "quasi")), (MEMORY_T, MEMORY_HIDDEN, ("quasi",))]
+        + [(TARGET_T, n, ("newton", "quasi")) for n in (8, 2, 4)]
         + [(T, n, ("newton", "quasi")) for T in (1_000, 10_000) for n in TARGET_HIDDEN]
         + [(T, 32, ("newton", "quasi")) for T in (1_000, 10_000)],
         "batch": 16,
@@ -223,7 +227,10 @@ def run_one(
             seq_hs = jax.block_until_ready(compiled(xs, h0))
             ref_err = None
             if T * batch * hidden <= 200_000:
-                ref_err = _float64_error(params, xs, h0, seq_hs)
+                try:
+                    ref_err = _float64_error(params, xs, h0, seq_hs)
+                except Exception:  # a JAX without float64 here: the check is left out
+                    ref_err = None
             timing = _time(lambda: compiled(xs, h0), repeat)
             seq_s = timing.median
             records.append(
@@ -328,7 +335,9 @@ def run(
             continue
         if progress:
             print(f"  T={T:,} hidden={n} batch={b} {'/'.join(methods)} ...", flush=True)
-        new = run_one(T, n, methods, batch=b, repeat=repeat, sequential=sequential)
+        # the memory target is run and timed once: its question is whether it fits
+        reps = repeat if sequential else 1
+        new = run_one(T, n, methods, batch=b, repeat=reps, sequential=sequential)
         records += new
         if on_record is not None:
             on_record(records)
