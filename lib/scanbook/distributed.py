@@ -57,12 +57,15 @@ DEFAULT_AXIS = "time"
 # -- the mesh --------------------------------------------------------------------------------
 
 
-def make_mesh(n_devices: int | None = None, axis: str = DEFAULT_AXIS) -> Mesh:
-    """A 1-D mesh named ``axis`` over the first ``n_devices`` of ``jax.devices()`` (all: None).
+def make_mesh(n_devices: int | None = None, axis: str = DEFAULT_AXIS, *, devices=None) -> Mesh:
+    """A 1-D mesh named ``axis`` over the first ``n_devices`` of ``devices`` (all: None).
+
+    ``devices`` defaults to ``jax.devices()`` (the default backend's: the GPUs where there
+    are any); ``jax.devices("cpu")`` gives the (simulated) CPU devices.
 
     Defined in chapter 10.
     """
-    devices = jax.devices()
+    devices = list(jax.devices() if devices is None else devices)
     if n_devices is None:
         n_devices = len(devices)
     if isinstance(n_devices, bool) or not isinstance(n_devices, int | np.integer):
