@@ -161,7 +161,8 @@ def describe_memorise(records: list[dict]) -> str:
     lines = []
     for device in sorted({r["device"] for r in records}):
         mine = [r for r in records if r["device"] == device]
-        lines.append(f"On {device} ({day_of(mine[0].get('date'))}):")
+        date = mine[0].get("date")
+        lines.append(f"On {device}" + (f" ({day_of(date)}):" if date else ":"))
         for T in sorted({int(r["T"]) for r in mine}):
             parts = []
             for r in (r for r in mine if int(r["T"]) == T):
