@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import jax.test_util
 import numpy as np
 import pytest
-
 from scanbook import deer
 
 
@@ -199,3 +198,17 @@ def test_errors_name_the_argument():
         deer.solve("gru", params, xs, h0)
     with pytest.raises(ValueError, match="common leading time axis"):
         deer.solve(lambda p, h, x: h, params, (xs, xs[:3]), h0)
+
+
+def test_damping_moves_the_step_from_newton_to_the_fixed_point(x64):
+    """lam = 0 is Newton's step; a huge lam is the fixed-point step h_new[t] = f(h[t-1], x[t])."""
+    params, xs, h0 = gru_problem(7, jnp.float64, nh=3, nx=2, T=9)
+    guess = jax.random.normal(jax.random.PRNGKey(8), (9, 3), jnp.float64)
+    newton = deer.newton_step(gru, params, xs, h0, guess, safeguard=False)
+    at_zero, _, overflowed = deer._damped_step(gru, params, xs, h0, guess, 0.0)
+    np.testing.assert_allclose(at_zero, newton, atol=1e-13)
+    assert not bool(overflowed)
+    picard = guess - deer.residual(gru, params, xs, h0, guess)
+    at_huge, f, _ = deer._damped_step(gru, params, xs, h0, guess, 1e12)
+    np.testing.assert_allclose(at_huge, picard, atol=1e-10)
+    np.testing.assert_allclose(f, picard, atol=1e-13)
