@@ -347,7 +347,6 @@ def check_recurrence_kernel(
                 show={"a": a, "b": b, "h0": h0},
                 rtol=rtol,
                 atol=atol,
-                time_limit=60,
             )
         )
 
