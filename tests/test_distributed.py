@@ -110,7 +110,9 @@ SCRIPT = textwrap.dedent(
     ms = lambda A, b, h0: jnp.sum(wm * sb.jax.matrix_linear_recurrence_sequential(A, b, h0))
     g1 = jax.grad(ml, argnums=(0, 1, 2))(A, bm, hm0)
     g2 = jax.grad(ms, argnums=(0, 1, 2))(A, bm, hm0)
-    out.append(dict(kind="matrix", loop=err(h, mloop(A, bm, hm0)),
+    h_rev = D.matrix_linear_recurrence(A, bm, hm0, mesh=mesh, reverse=True)
+    rev_err = err(h_rev, mloop(A[::-1], bm[::-1], hm0)[::-1])
+    out.append(dict(kind="matrix", loop=err(h, mloop(A, bm, hm0)), reverse=rev_err,
                     single=err(h, sb.jax.matrix_linear_recurrence(A, bm, hm0)),
                     grad=max(err(x, y) / (1 + float(np.max(np.abs(y)))) for x, y in zip(g1, g2))))
 
@@ -195,6 +197,7 @@ def test_float64_stays_float64(results):
 def test_matrix_recurrence(results):
     r = next(r for r in results if r["kind"] == "matrix")
     assert r["loop"] < 1e-4 and r["single"] < 1e-4 and r["grad"] < 1e-4, r
+    assert r["reverse"] < 1e-4, r
 
 
 def test_deer_newton_across_devices(results):
