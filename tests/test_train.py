@@ -194,3 +194,19 @@ def test_minibatches_of_changing_shape_are_refused():
 
     with pytest.raises(ValueError, match="one shape"):
         train.train(TINY, params, data, steps=2, progress=False)
+
+
+def test_stacked_layers_and_models_by_name():
+    model = train.stacked(TINY, 2)
+    params = train.init(jax.random.key(0), model, 3, 5, 4)
+    assert isinstance(params["model"], list) and len(params["model"]) == 2
+    assert params["model"][1]["Wg"].shape == (5, 5)  # the second layer reads the first's states
+    x = np.asarray(tasks.memorisation(0, 7, 2, in_dim=3)[0])
+    h1 = _apply(params["model"][0], x)
+    h2 = _apply(params["model"][1], h1)
+    expected = np.asarray(h2[-1] @ params["readout"]["W"] + params["readout"]["b"])
+    np.testing.assert_allclose(np.asarray(train.predict(model, params, x)), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="layers"):
+        train.stacked(TINY, 0)
+    by_name = train.init(jax.random.key(0), "gilr", 3, 5, 2)  # a module of scanbook.models
+    assert by_name["readout"]["W"].shape == (5, 2)
