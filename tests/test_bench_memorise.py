@@ -30,3 +30,12 @@ def test_memorise_refuses_unknown_models_and_lengths():
         memorise.race("transformer", 8)
     with pytest.raises(SystemExit):
         memorise.main(["--T", "0"])
+
+
+def test_the_gpu_run_needs_a_gpu_for_jax(tmp_path, monkeypatch, capsys):
+    import jax
+
+    monkeypatch.setenv("SCANBOOK_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert memorise.main(memorise.DEVICE_RUN) == 2
+    assert "not a GPU" in capsys.readouterr().out and not list(tmp_path.iterdir())

@@ -34,7 +34,7 @@ MODELS = {
 }
 MIN_GRU_GATE_BIAS = -4.0  # minGRU has no forget gate; its update gate's bias plays the part
 
-DEVICE_RUN = ["--save", "--T", "65536", "--budget", "20"]  # LS-LSTM and LSTM, about a minute
+DEVICE_RUN = ["--save", "--require-gpu", "--T", "65536", "--budget", "20"]  # about a minute
 DEVICE_RUN_TIMEOUT_S = 80
 
 
@@ -159,9 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--save", action="store_true", help="write to benchmarks/results/")
+    parser.add_argument(
+        "--require-gpu", action="store_true", help="exit with status 2 unless JAX runs on a GPU"
+    )
     args = parser.parse_args(argv)
     if min(args.T) < 1:
         parser.error(f"--T must be at least 1; got {args.T}")
+    if args.require_gpu:
+        import jax
+
+        if jax.default_backend() != "gpu":
+            print(f"JAX runs on {jax.default_backend()}, not a GPU: nothing measured")
+            return 2
 
     device = device_name()
     path = args.json or (results_dir() / f"memorise-{slug(device)}.json" if args.save else None)
