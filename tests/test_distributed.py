@@ -277,3 +277,21 @@ def test_collective_bytes_parser():
         "all-gather": 8 * 16 * 4 + 4 * 8,
         "collective-permute": 8,
     }
+
+
+def test_deer_newton_in_process_edges():
+    cell = lambda p, h, x: jnp.tanh(p @ h + x)
+    W = jnp.eye(2, dtype=jnp.float32) / 2
+    hs, res = distributed.deer_newton(cell, W, jnp.zeros((0, 2), jnp.float32), jnp.zeros(2))
+    assert hs.shape == (0, 2) and res.shape == (1,)
+    xs = jnp.asarray(np.random.default_rng(5).normal(size=(7, 2)), jnp.float32)
+    hs, res = distributed.deer_newton(cell, W, xs, jnp.zeros(2, jnp.float32))
+    ref = sb.deer.sequential(cell, W, xs, jnp.zeros(2, jnp.float32))
+    np.testing.assert_allclose(np.asarray(hs), np.asarray(ref), atol=1e-5)
+    assert res[-1] <= 1e-5 < res[0]
+    with pytest.raises(ValueError, match="h0"):
+        distributed.deer_newton(cell, W, xs, jnp.zeros((1, 2)))
+    with pytest.raises(ValueError, match="max_iter"):
+        distributed.deer_newton(cell, W, xs, jnp.zeros(2), max_iter=0)
+    with pytest.raises(ValueError, match="init"):
+        distributed.deer_newton(cell, W, xs, jnp.zeros(2), init=jnp.zeros((6, 2)))
