@@ -5,6 +5,7 @@ Defined in chapter 9 (DEER: parallel evaluation of non-linear recurrences).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -193,25 +194,18 @@ def _cells():
     return {"tanh RNN": tanh_rnn, "gated cell": gated}
 
 
-def check_jacobian_diagonal(
-    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
-) -> Feedback:
-    """Grade ``fn(cell, params, h_prev, xs) -> d``: ``d[t, i] = d cell(params, h, xs[t])_i / d h_i``
-    at ``h = h_prev[t]``, the diagonals quasi-DEER keeps.
-
-    ``cell(params, h, x) -> h_next`` is a JAX function of ``h`` of shape ``(n,)``; ``h_prev``
-    and ``xs``: ``(T, n)``, float32. Compared with the diagonals of the full Jacobians
-    (``jax.jacfwd``), at float32's tolerance.
-
-    Chapter 9, exercise 3.
-    """
+@functools.lru_cache(maxsize=1)
+def _jacobian_cases() -> tuple[Case, ...]:
+    """The cases of :func:`check_jacobian_diagonal`, built once (``grade`` copies the args)."""
     import jax
     import jax.numpy as jnp
 
     rng = make_rng(93)
     cases = []
-    for (label, cell), (T, n) in zip(_cells().items(), ((5, 3), (11, 4)), strict=True):
-        for T_, n_ in ((T, n), (1, 2)):
+    for (label, cell), sizes in zip(
+        _cells().items(), (((5, 3), (1, 2), (0, 2)), ((11, 4), (1, 2), (7, 1))), strict=True
+    ):
+        for T_, n_ in sizes:
             W = random_values(rng, (n_, n_), low=0.1, high=0.8, dtype=np.float32)
             U = random_values(rng, (n_, n_), low=0.1, high=0.8, dtype=np.float32)
             b = random_values(rng, n_, low=0.1, high=0.5, dtype=np.float32)
@@ -231,6 +225,24 @@ def check_jacobian_diagonal(
                     atol=1e-5,
                 )
             )
+    return tuple(cases)
+
+
+def check_jacobian_diagonal(
+    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade ``fn(cell, params, h_prev, xs) -> d``: ``d[t, i] = d cell(params, h, xs[t])_i / d h_i``
+    at ``h = h_prev[t]``, the diagonals quasi-DEER keeps.
+
+    ``cell(params, h, x) -> h_next`` is a JAX function of ``h`` of shape ``(n,)``; ``h_prev``
+    and ``xs``: ``(T, n)``, float32. Compared with the diagonals of the full Jacobians
+    (``jax.jacfwd``), at float32's tolerance.
+
+    Chapter 9, exercise 3.
+    """
+    import jax
+
+    cases = _jacobian_cases()
 
     def diagnose(case: Case, got) -> str | None:
         cell, params, h_prev, xs = case.args
