@@ -39,7 +39,7 @@ def test_check_targets_met_missed_and_not_run():
         _rec("newton", 100_000, 2, speedup=40.0, converged=True),
         _rec("newton", 100_000, 4, error="XlaRuntimeError: out of memory"),
         {**_rec("newton", 100_000, 8, speedup=900.0, converged=True), "device": "CPU (x)"},
-        _rec("quasi", 1_000_000, 64, peak_bytes=3 * 2**30),
+        _rec("quasi", 1_000_000, 64, peak_bytes=3 * 2**30, converged=True),
     ]
     rows = bench.check_targets(records)
     assert [r["status"] for r in rows] == ["met", "MISSED", "MISSED", "not run", "met"]
@@ -48,6 +48,8 @@ def test_check_targets_met_missed_and_not_run():
     assert "250.0x" in table and "3.00 GiB peak" in table
     rows = bench.check_targets([_rec("quasi", 1_000_000, 64, error="RESOURCE_EXHAUSTED")])
     assert rows[-1]["status"] == "MISSED"
+    rows = bench.check_targets([_rec("quasi", 1_000_000, 64, converged=False, peak_bytes=9)])
+    assert rows[-1]["status"] == "MISSED" and rows[-1]["value"] == "not converged"
     assert all(r["status"] == "not run" for r in bench.check_targets([]))
 
 
@@ -73,3 +75,11 @@ def test_budget_skips_configurations_and_bad_arguments_are_named():
         bench.run_one(5, 1, ("jacobi",))
     with pytest.raises(ValueError, match="T must be a positive int"):
         bench.run_one(0, 1)
+
+
+def test_the_memory_configuration_runs_without_the_loop_and_once():
+    records = bench.run([(12, 2, ("quasi",), False)], batch=4, memory_batch=1, repeat=3)
+    assert [r["method"] for r in records] == ["quasi"]
+    r = records[0]
+    assert r["batch"] == 1 and r["repeats"] == 1 and r["speedup"] is None
+    assert r["converged"] and "max_abs_err" not in r and r["jacobian_bytes"] == 4 * 12 * 2

@@ -392,8 +392,12 @@ def check_targets(records: list[dict]) -> list[dict]:
     r = match[-1] if match else None
     value, status = None, "not run"
     if r is not None and _on_gpu(r) and "skipped" not in r:
-        status = "MISSED" if "error" in r else "met"
-        value = r.get("peak_bytes") if "error" not in r else r["error"]
+        if "error" in r:
+            status, value = "MISSED", r["error"]
+        elif not r.get("converged", False):
+            status, value = "MISSED", "not converged"
+        else:
+            status, value = "met", r.get("peak_bytes")
     rows.append(
         {
             "target": f"quasi GRU T={MEMORY_T:,} hidden {MEMORY_HIDDEN}: runs in device memory",
