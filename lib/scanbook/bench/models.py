@@ -21,6 +21,7 @@ On a CPU, small: ``python -m scanbook.bench models --quick``.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from .common import device_name, header, results_dir, slug, time_interleaved, write_json
@@ -87,17 +88,28 @@ def training_step(
     k_p, k_x = jax.random.split(jax.random.key(seed))
     params = models.stack.init(k_p, module, in_dim, hidden, layers, **init_kw)
     x = jax.random.normal(k_x, (T, batch, in_dim), jnp.float32)
-
-    def loss(params, x):
-        h = models.stack.apply(module, params, x, mode=mode)
-        return jnp.mean(h * h)
-
-    grad = jax.jit(jax.value_and_grad(loss))
+    grad = _loss_and_grad(module, mode)
 
     def step(params, x):
         return jax.block_until_ready(grad(params, x))
 
     return step, (params, x)
+
+
+@functools.lru_cache(maxsize=64)
+def _loss_and_grad(module: str, mode: str):
+    """The jitted loss and gradient of a stack of ``module``, one per (module, mode): a size
+    measured twice (Table 2, then the heatmap) is compiled once."""
+    import jax
+    import jax.numpy as jnp
+
+    from .. import models
+
+    def loss(params, x):
+        h = models.stack.apply(module, params, x, mode=mode)
+        return jnp.mean(h * h)
+
+    return jax.jit(jax.value_and_grad(loss))
 
 
 def _time_modes(name, T, batch, *, hidden, layers, in_dim, modes, repeat, warmup):
