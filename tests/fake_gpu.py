@@ -345,7 +345,9 @@ extern "C" void launch_{name}(unsigned grid, unsigned block, void** args) {{
 }}
 """
 
-_ENTRY = re.compile(r"FAKEGPU_KERNEL\s+void\s+(?:FAKEGPU_BOUNDS\((\d+)\)\s+)?(\w+)\s*\(([^)]*)\)")
+_ENTRY = re.compile(
+    r"FAKEGPU_KERNEL\s+void\s+(?:FAKEGPU_BOUNDS\((\d+)(?:\s*,\s*\d+)?\)\s+)?(\w+)\s*\(([^)]*)\)"
+)
 _TYPE_CODE = {"f": np.float32, "d": np.float64, "i": np.int32, "I": np.uint32}
 _LIBS: dict[str, tuple[ctypes.CDLL, dict]] = {}
 
@@ -554,9 +556,10 @@ def forget_modules() -> None:
 RUNNER_COLUMNS = ("error", *COUNTER_NAMES[:5], "max_resident")
 
 
-def build_runner(dtype: str, items: int, block: int) -> Path:
+def build_runner(dtype: str, items: int, block: int, defines: tuple[str, ...] = ()) -> Path:
     """Compile ``emulation/runner.cpp`` with the three ``.cu`` files for ``dtype`` ("float" or
-    "double"), ``items`` steps a thread and ``block`` threads a tile; cached by content."""
+    "double"), ``items`` steps a thread and ``block`` threads a tile (and ``-D`` ``defines``
+    such as ``"SP_POLLS=1"``); cached by content."""
     from scanbook.kernels import cupy_raw
 
     runner = (_HEADER.parent / "runner.cpp").read_text()
@@ -575,8 +578,8 @@ def build_runner(dtype: str, items: int, block: int) -> Path:
     for name, text in {**files, "cuda_emu.h": _HEADER.read_text(), "runner.cpp": runner}.items():
         (src / name).write_text(text)
     cmd = [_gxx(), "-O1", "-std=c++20", "-pthread", "-w", f"-I{src}", f"-DDTYPE={dtype}",
-           f"-DITEMSV={items}", f"-DSP_BLOCK={block}", str(src / "runner.cpp"), "-o",
-           str(src / "runner")]  # fmt: skip
+           f"-DITEMSV={items}", f"-DSP_BLOCK={block}", *(f"-D{d}" for d in defines),
+           str(src / "runner.cpp"), "-o", str(src / "runner")]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"g++ could not build the runner:\n{out.stderr[-3000:]}")

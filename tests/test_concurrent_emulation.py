@@ -4,10 +4,10 @@ The blocks of a launch run at the same time on CPU threads, start in a random or
 random after taking a tile and wait random short times before publishing a flag, so the
 decoupled look-back of ``single_pass.cu`` meets predecessors that have not published anything
 yet (it waits), predecessors that have published only their aggregate (it combines them), and,
-with the inclusive states held back, windows of 32 predecessors none of which is done (it moves
-to the next window). Every kernel, both dtypes, both directions and the fused gradient are held
-against the float64 loop for C in {1, 2, 3, 5, 17, 32, 33, 70} and T that are not multiples of
-the tile, over several seeds; the emulation's counters show that those paths ran.
+with the inclusive states held back, whole windows of predecessors none of which is done (it
+moves to the next window). Every kernel, both dtypes, both directions and the fused gradient
+are held against the float64 loop for C in {1, 2, 3, 5, 17, 32, 33, 70} and T that are not
+multiples of the tile, over several seeds; the emulation's counters show that those paths ran.
 
 Every case runs with its own seed (inputs and schedule); ``SCANBOOK_EMU_SEEDS`` repeats the whole
 set with that many seeds (1 by default, to keep ``make test`` short; ``make gpu-emulated`` uses
@@ -80,15 +80,17 @@ def test_every_kernel_matches_the_loop_under_concurrency(runners, dtype):
     assert max(r["max_resident"] for r in rows) >= 4
 
 
-def test_lookback_walks_past_a_window_of_32(runners):
-    # 48 blocks resident, each holding back its inclusive state: a tile finds 32 predecessors
-    # with aggregates only and must look further back
+def test_lookback_walks_past_a_window(runners):
+    # the window narrowed to 32 predecessors (one flag a lane, SP_POLLS=1) and 48 blocks
+    # resident, each holding back its inclusive state: a tile finds 32 predecessors with
+    # aggregates only and must look further back
+    exe = fake_gpu.build_runner("float", ITEMS["float"], BLOCK, ("SP_POLLS=1",))
     cases = []
     for k, C in enumerate((1, 5)):  # one channel group: 48 resident tiles in one sequence
         T = 60 * tile(C, "float") + 5
         cases += [("single_pass", T, C, k, 1, 7 + k, cr.channel_group(C), 0)]
         cases += [("single_pass_vjp", T, C, 1 - k, 1, 8 + k, cr.channel_group(C), 0)]
-    rows = fake_gpu.run_cases(runners["float"], cases, resident=48, jitter_us=100, hold_us=20000)
+    rows = fake_gpu.run_cases(exe, cases, resident=48, jitter_us=100, hold_us=20000)
     for c, r in zip(cases, rows, strict=True):
         assert r["error"] <= TOL["float"], (c, r)
         groups = -(-c[2] // cr.channel_group(c[2]))

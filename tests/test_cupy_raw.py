@@ -158,6 +158,7 @@ SINGLE_PASS_CONFIGS = [
     dict(block=64, items=4, lookback="random"),
     dict(),
     dict(block=128, items=2, lookback="random", seed=7),
+    dict(block=32, items=1, lookback="random", seed=3, window=32),  # several windows a tile
 ]
 
 
@@ -202,8 +203,9 @@ def test_twins_any_decomposition(T, C, reverse, block, items, n_blocks, warps, s
     want = reference_recurrence(a, b, h0, reverse)
     got = cr.three_phase_twin(a, b, h0, reverse, n_blocks=n_blocks, warps=warps)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    window = 32 // cr.channel_group(C) * (1 + seed % 4)  # from one chunk to several
     got = cr.single_pass_twin(
-        a, b, h0, reverse, block=block, items=items, lookback="random", seed=seed
+        a, b, h0, reverse, block=block, items=items, lookback="random", seed=seed, window=window
     )
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
@@ -459,7 +461,9 @@ def run_emulated(exe, cases):
 @pytest.mark.parametrize("dtype", ["double", "float"])
 def test_kernel_source_runs_correctly_in_a_cpu_emulation(emulated, dtype):
     cases = []  # (kernel, T, C, reverse, with_h0, seed, p1, p2)
-    for i, (T, C) in enumerate([(1, 1), (33, 3), (301, 64), (1029, 1), (1028, 1), (700, 9)]):
+    for i, (T, C) in enumerate(
+        [(1, 1), (33, 3), (301, 64), (1029, 1), (1028, 1), (700, 9), (16, 2), (32, 5)]
+    ):
         for reverse in (0, 1):
             seed = 10 * i + reverse
             cases.append(("serial", T, C, reverse, 1, seed, 0, 0))
@@ -472,3 +476,42 @@ def test_kernel_source_runs_correctly_in_a_cpu_emulation(emulated, dtype):
     tol = 1e-12 if dtype == "double" else 2e-4
     bad = [(c, e) for c, e in zip(cases, errors, strict=True) if not e <= tol]
     assert not bad, bad
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 overflow: the exact condition under which the kernels part from the loop
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["single_pass", "three_phase"])
+def test_float32_overflow_condition(fake_gpu, method):
+    # the loop: h stays 0 through four decays of 1e20 (b = 0, h0 = 0), then a reset (a = 0)
+    T = 64
+    a = np.full((T, 1), 0.5, np.float32)
+    b = np.ones((T, 1), np.float32)
+    a[:4], b[:4], a[4] = 1e20, 0.0, 0.0
+    want = reference_recurrence(a, b)
+    assert np.isfinite(want).all()
+    got = fake_gpu.asnumpy(
+        cr.linear_recurrence(fake_gpu.asarray(a), fake_gpu.asarray(b), method=method)
+    )
+    # the composed product 1e80 is inf in float32, and 0 x inf = NaN: the steps after the
+    # segment that composed it are not finite (the docstring's condition)
+    assert not np.isfinite(got).all()
+    assert np.allclose(got[:4], want[:4])  # before the product is used, the kernel agrees
+    # the same decays with |a| <= 1 and the reset: the kernels agree with the loop everywhere
+    a[:4] = -1.0
+    want = reference_recurrence(a, b)
+    got = fake_gpu.asnumpy(
+        cr.linear_recurrence(fake_gpu.asarray(a), fake_gpu.asarray(b), method=method)
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    # and in float64 the same 1e80 is finite: no NaN
+    got = fake_gpu.asnumpy(
+        cr.linear_recurrence(
+            fake_gpu.asarray(np.where(np.arange(T)[:, None] < 4, 1e20, a).astype(np.float64)),
+            fake_gpu.asarray(b.astype(np.float64)),
+            method=method,
+        )
+    )
+    assert np.isfinite(got).all()

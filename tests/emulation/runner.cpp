@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
         double worst = 0;
         if (kernel == "serial") {
             launch(2, 64, [&] {
-                serial_scan<DTYPE>(a.data(), b.data(), h0.data(), h.data(), n, C, reverse);
+                serial_scan<DTYPE, 64 / sizeof(DTYPE)>(a.data(), b.data(), h0.data(), h.data(), n,
+                                                       C, reverse);
             });
         } else if (kernel == "three_phase") {
             std::vector<DTYPE> P(p1 * (p2 + 1) * C, NAN), R(p1 * (p2 + 1) * C, NAN);

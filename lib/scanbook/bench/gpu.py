@@ -368,27 +368,82 @@ def _table1_records(cp, args, log) -> list[dict]:
     return records
 
 
+#: The channel counts of the crossover sweep (T = elements / C): the shapes chapter 4's
+#: bandwidth model predicts, from one long sequence to 33,792 channels (256 an SM of an H200)
+#: and past where "auto" switches to the serial kernel.
+CROSSOVER_C = (1, 2, 4, 8, 32, 64, 256, 1024, 4096, 16384, 33792, 65536, 262144)
+
+
 def _crossover_records(cp, args, log, n_elements: int) -> list[dict]:
-    """serial vs single_pass vs three_phase at fixed T*C, C from 1 to 65536: where "auto"
-    should switch (see cupy_raw.choose_method)."""
+    """serial vs single_pass vs three_phase vs auto at fixed T*C for each C of
+    :data:`CROSSOVER_C`, each against a copy of the same bytes (``pct_of_copy``); the fused
+    gradient (``crossover_single_pass_vjp``: its time over the forward pass's,
+    ``x_of_forward``) and, for C = 1, a sliced input whose pointers are not 16-byte aligned
+    (``crossover_single_pass_sliced``). Those two carry no ``gbps`` (they are not on the
+    12-byte axis of the crossover figure)."""
     from ..kernels import cupy_raw
 
     records = []
-    for C in (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144):
+    n_sm = cupy_raw._n_sm(0)
+    for C in CROSSOVER_C:
         if C > n_elements:
             break
         T = n_elements // C
+        moved = 12 * T * C
         a, b, h0 = _inputs(cp, T, C, np.float32, seed=C)
         out = cp.empty((T, C), np.float32)
-        for method in ("serial", "single_pass", "three_phase"):
+        src, dst = cp.empty(moved // 2, np.uint8), cp.empty(moved // 2, np.uint8)
+        rt = cp.cuda.runtime
+
+        def copy(src=src, dst=dst, half=moved // 2, rt=rt):
+            rt.memcpyAsync(dst.data.ptr, src.data.ptr, half, rt.memcpyDeviceToDevice, 0)
+
+        t_copy = _time_device(cp, copy, warmup=args.warmup, repeat=args.repeat)
+        base = {"T": T, "channels": C, "dtype": "float32", "bytes": moved}
+        records.append({"kernel": "crossover_copy", **base, "median_s": t_copy,
+                        "gbps": moved / t_copy / 1e9, "pct_of_copy": 100.0})  # fmt: skip
+        times = {}
+        for method in ("serial", "single_pass", "three_phase", "auto"):
             if method == "serial" and T > (1 << 20):
                 continue
             run = partial(cupy_raw.linear_recurrence, a, b, h0, method=method, out=out)
+            out.fill(np.nan)
+            run()
+            _check(cp, f"crossover {method}", out, a, b, h0, 1e-3)
+            t = times[method] = _time_device(cp, run, warmup=args.warmup, repeat=args.repeat)
+            extra = {"chose": cupy_raw.choose_method(T, C, n_sm)} if method == "auto" else {}
+            records.append({"kernel": f"crossover_{method}", **base, "median_s": t,
+                            "gbps": moved / t / 1e9, "pct_of_copy": 100 * t_copy / t,
+                            **extra})  # fmt: skip
+            log(f"  crossover C={C:<7} {method:<12} {moved / t / 1e9:8.1f} GB/s "
+                f"({100 * t_copy / t:5.1f}% of copy)")  # fmt: skip
+        # the fused gradient: reads a, g, h and writes da, db (20 bytes an element)
+        g = b
+        da, db, _ = cupy_raw.linear_recurrence_vjp(a, None, h0, out, g)
+        a_next = cp.concatenate([a[1:], cp.zeros((1, C), np.float32)])
+        want = cupy_raw.linear_recurrence(a_next, g, reverse=True, method="single_pass")
+        if not bool(cp.allclose(db, want, rtol=1e-3, atol=1e-3)) or bool(cp.isnan(da).any()):
+            raise AssertionError(f"crossover vjp: wrong gradient at T={T}, C={C}")
+        del a_next, want, da, db
+        vjp = partial(cupy_raw.linear_recurrence_vjp, a, None, h0, out, g)
+        t = _time_device(cp, vjp, warmup=args.warmup, repeat=args.repeat)
+        records.append({"kernel": "crossover_single_pass_vjp", **base, "bytes": 20 * T * C,
+                        "median_s": t, "pct_of_copy": 100 * t_copy * 20 / 12 / t,
+                        "x_of_forward": t / times["single_pass"]})  # fmt: skip
+        log(f"  crossover C={C:<7} vjp          {t / times['single_pass']:8.2f} x forward")
+        if C == 1:  # views one element into their arrays: no 16-byte vector loads at first
+            big = [cp.concatenate([x[:1], x]) for x in (a, b)]
+            sa, sb = big[0][1:], big[1][1:]
+            sout = cp.empty((T + 1, 1), np.float32)[1:]
+            run = partial(cupy_raw.linear_recurrence, sa, sb, h0, method="single_pass", out=sout)
+            run()
+            _check(cp, "crossover sliced", sout, a, b, h0, 1e-3)
             t = _time_device(cp, run, warmup=args.warmup, repeat=args.repeat)
-            records.append({"kernel": f"crossover_{method}", "T": T, "channels": C,
-                            "dtype": "float32", "bytes": 12 * T * C, "median_s": t,
-                            "gbps": 12 * T * C / t / 1e9})  # fmt: skip
-            log(f"  crossover C={C:<7} {method:<12} {12 * T * C / t / 1e9:8.1f} GB/s")
+            records.append({"kernel": "crossover_single_pass_sliced", **base, "median_s": t,
+                            "pct_of_copy": 100 * t_copy / t, "offset_bytes": 4})  # fmt: skip
+            log(f"  crossover C=1 (sliced)  single_pass {100 * t_copy / t:5.1f}% of copy")
+            del big, sa, sb, sout
+        cp.get_default_memory_pool().free_all_blocks()
     return records
 
 
@@ -453,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         records += _table1_records(cp, args, log)
         save("table1")
     if not args.skip_crossover:
-        records += _crossover_records(cp, args, log, min(n, 1 << 24))
+        records += _crossover_records(cp, args, log, n)
     save("crossover")
     log(f"targets (float32, {n:,} elements; the book sets them for 2^26 on an H200):")
     log(format_targets(check_targets(records)))

@@ -25,6 +25,7 @@ import importlib.resources
 import math
 import re
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -38,7 +39,11 @@ __all__ = [
     "linear_recurrence",
     "linear_recurrence_vjp",
     "ptx_stats",
+    "bandwidth_model",
+    "compile_cubin",
+    "sass",
     "serial_min_channels",
+    "serial_steps",
     "single_pass_items",
     "single_pass_twin",
     "sources",
@@ -54,9 +59,21 @@ METHODS = ("auto", "serial", "three_phase", "single_pass")
 THREE_PHASE_WARPS = 32  # warps a block in the three-phase kernel (1024 threads, as in the paper)
 THREE_PHASE_BLOCKS_PER_SM = 2  # as in the paper
 SINGLE_PASS_BLOCK = 256  # threads a tile in single_pass.cu (SP_BLOCK)
-SERIAL_CHANNELS_PER_SM = 256  # "auto" uses the serial kernel from this many channels an SM
+SERIAL_BLOCK = 256  # threads a block in serial.cu (SERIAL_BLOCK, its launch bound)
+LOOKBACK_WINDOW = 128  # predecessors single_pass.cu's look-back polls at once (32 * SP_POLLS)
 # no --use_fast_math: these kernels must be exact; SP_BLOCK sizes single_pass.cu's shared arrays
-COMPILE_OPTIONS = ("-std=c++17", f"-DSP_BLOCK={SINGLE_PASS_BLOCK}")
+COMPILE_OPTIONS = (
+    "-std=c++17",
+    f"-DSP_BLOCK={SINGLE_PASS_BLOCK}",
+    f"-DSERIAL_BLOCK={SERIAL_BLOCK}",
+)
+
+# The bandwidth model of chapter 4 (an H200; see :func:`bandwidth_model`)
+COPY_BYTES_PER_S = 4.3e12  # measured device-to-device copy
+H200_SMS = 132  # its multiprocessors: 33 GB/s of the copy's bandwidth each
+DRAM_LATENCY_S = 0.7e-6  # a load from memory under load, issue to use
+L2_LATENCY_S = 0.3e-6  # a round trip to L2 under load (the look-back's flags and values)
+TILE_WORK_S = 0.5e-6  # a tile's own scan: shuffles, two barriers, the rescan
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -144,6 +161,90 @@ def compile_check(arch: str = "sm_90", *, options: tuple[str, ...] = COMPILE_OPT
     return {name: compile_one(src, name, opts) for name, src in sources().items()}
 
 
+def compile_cubin(name: str, arch: str = "sm_90", *, options: tuple[str, ...] = COMPILE_OPTIONS,
+                  ) -> bytes:  # fmt: skip
+    """Compile one ``.cu`` file with NVRTC to machine code (a cubin) for ``arch``, on the CPU.
+
+    Needs ``cuda.bindings`` (the ``nvidia-cuda-nvrtc`` wheel); :func:`sass` disassembles it.
+    Defined in chapter 4.
+    """
+    if not isinstance(arch, str) or not re.fullmatch(r"sm_\d+[a-z]?", arch):
+        raise ValueError(f"arch must look like 'sm_90' (a real GPU, not compute_XX); got {arch!r}")
+    src = sources()
+    if name not in src:
+        raise ValueError(f"name must be one of {tuple(src)}; got {name!r}")
+    from cuda.bindings import nvrtc
+
+    opts = [o.encode() for o in (f"--gpu-architecture={arch}", *options)]
+    err, prog = nvrtc.nvrtcCreateProgram(src[name].encode(), name.encode(), 0, [], [])
+    try:
+        if nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0] != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            _, n = nvrtc.nvrtcGetProgramLogSize(prog)
+            log = b" " * n
+            nvrtc.nvrtcGetProgramLog(prog, log)
+            raise RuntimeError(f"NVRTC could not compile {name}:\n{log.decode(errors='replace')}")
+        _, n = nvrtc.nvrtcGetCUBINSize(prog)
+        cubin = b" " * n
+        nvrtc.nvrtcGetCUBIN(prog, cubin)
+        return cubin
+    finally:
+        nvrtc.nvrtcDestroyProgram(prog)
+
+
+def _cuobjdump() -> str | None:
+    import shutil
+
+    found = shutil.which("cuobjdump")
+    if found:
+        return found
+    try:
+        import nvidia  # the nvidia-cuda-cuobjdump wheel puts it under nvidia/cu13/bin
+    except ImportError:
+        return None
+    for root in getattr(nvidia, "__path__", []):
+        for tool in sorted(Path(root).glob("cu*/bin/cuobjdump")):
+            return str(tool)
+    return None
+
+
+def sass(name: str, arch: str = "sm_90") -> dict[str, dict]:
+    """The machine code (SASS) of every kernel in one ``.cu`` file, compiled on the CPU.
+
+    Returns ``{kernel: {"sass": [instructions], "registers": n, "local": bytes,
+    "shared": bytes}}`` from ``cuobjdump --dump-sass`` and ``--dump-resource-usage`` (``pip
+    install nvidia-cuda-cuobjdump``). Raises ``RuntimeError`` when cuobjdump is not installed.
+    Defined in chapter 4.
+    """
+    import subprocess
+    import tempfile
+
+    tool = _cuobjdump()
+    if tool is None:
+        raise RuntimeError("sass needs cuobjdump: pip install nvidia-cuda-cuobjdump")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / (Path(name).stem + ".cubin")
+        path.write_bytes(compile_cubin(name, arch))
+        dump = subprocess.run([tool, "--dump-sass", str(path)], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+        usage = subprocess.run([tool, "--dump-resource-usage", str(path)], capture_output=True,
+                               text=True, check=True).stdout  # fmt: skip
+    out: dict[str, dict] = {}
+    for m in re.finditer(r"Function (\w+):\s*\n\s*REG:(\d+) STACK:\d+ SHARED:(\d+) LOCAL:(\d+)",
+                         usage):  # fmt: skip
+        out[m.group(1)] = {"registers": int(m.group(2)), "shared": int(m.group(3)),
+                           "local": int(m.group(4)), "sass": []}  # fmt: skip
+    current = None
+    for line in dump.splitlines():
+        m = re.match(r"\s*Function : (\w+)", line)
+        if m:
+            current = out.setdefault(m.group(1), {"sass": []})["sass"]
+            continue
+        m = re.match(r"\s*/\*[0-9a-f]{4,}\*/\s+(.*?)\s*;", line)
+        if m and current is not None:
+            current.append(m.group(1))
+    return out
+
+
 def ptx_stats(ptx: str) -> dict[str, dict[str, int]]:
     """Per kernel entry in a PTX text: instructions, global loads/stores, shuffles, barriers.
 
@@ -190,23 +291,114 @@ def three_phase_blocks(n_steps: int, n_sm: int) -> int:
     return max(1, min(math.ceil(n_steps / 32), THREE_PHASE_BLOCKS_PER_SM * n_sm))
 
 
-def serial_min_channels(n_sm: int) -> int:
-    """From this many channels "auto" picks the serial kernel (see :func:`choose_method`)."""
-    return SERIAL_CHANNELS_PER_SM * n_sm
+def serial_steps(dtype) -> int:
+    """Time steps a serial thread loads before it computes: 16 floats or 8 doubles (128 bytes
+    of ``a`` and ``b``), the ``STEPS`` of ``serial.cu``."""
+    return 16 if np.dtype(dtype) == np.float32 else 8
+
+
+def serial_min_channels(n_sm: int, dtype=np.float32) -> int:
+    """From this many channels "auto" picks the serial kernel (see :func:`choose_method`).
+
+    By Little's law an SM streams at its share of the copy's speed when it has ``share x
+    latency`` bytes of loads in flight (an H200: :data:`COPY_BYTES_PER_S` / 132 SMs x
+    :data:`DRAM_LATENCY_S`; the loads are 8 of the 12 bytes an element, the stores need no
+    waiting): about 15 KB. A serial thread keeps at least :func:`serial_steps` steps of ``a``
+    and ``b`` in flight (128 bytes), so that takes 119 threads an SM, 128 in whole warps; one
+    channel a thread. Defined in chapter 4.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    need = COPY_BYTES_PER_S / H200_SMS * DRAM_LATENCY_S * (8 / 12)  # bytes in flight an SM
+    per_thread = serial_steps(dtype) * 2 * itemsize
+    return 32 * math.ceil(need / per_thread / 32) * n_sm
 
 
 def choose_method(n_steps: int, n_channels: int, n_sm: int = 132) -> str:
     """The kernel ``method="auto"`` runs for a ``(T, C)`` problem on a GPU with ``n_sm`` SMs.
 
     Both candidates move the minimum 12 bytes an element; the question is whether there is
-    enough independent work to keep the memory system busy. By Little's law an H200 needs
-    about 4.3 TB/s x ~0.7 us ~ 3 MB of loads in flight. A serial thread (one channel) has its
-    next ~8 time steps of ``a`` and ``b`` in flight, ~64 bytes, so the serial kernel needs some
-    50,000 channels: ``256 * n_sm`` (33,792 on an H200). Below that the single-pass scan, which
+    enough independent work to keep the memory system busy. The serial kernel has one thread a
+    channel, each with 16 steps (128 bytes) of loads in flight, and reaches the copy's speed
+    from :func:`serial_min_channels` channels (16,896 on an H200); it has no scratch and no
+    look-back, so from there on it is the one to run. Below that the single-pass scan, which
     also splits time, is used. The three-phase kernel (20 bytes an element) is never chosen:
     it is the book's stepping stone. Defined in chapter 4.
     """
     return "serial" if n_channels >= serial_min_channels(n_sm) else "single_pass"
+
+
+def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32, *,
+                    n_sm: int = 132, resident_blocks: int = 2, lookback: str = "wide",
+                    ) -> dict:  # fmt: skip
+    """Chapter 4's model of a kernel's speed, as a fraction of the copy's bandwidth.
+
+    Three numbers decide it: the **bytes** moved (12 an element in float32 for the serial and
+    single-pass kernels, 20 for the three-phase kernel, which reads the input twice), the
+    **round trips** to memory a unit of work waits for, one after another, and how many units
+    are **resident** at once to hide them (Little's law: rate = work in flight / latency).
+
+    * ``"serial"``: a thread (one channel) waits one DRAM latency a batch of
+      :func:`serial_steps` steps; ``min(C, 512)`` threads an SM (two blocks of 256 fit).
+    * ``"single_pass"``: a tile (:data:`SINGLE_PASS_BLOCK` threads, :func:`single_pass_items`
+      steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
+      and one look-back round (two round trips to L2: poll the flags, fetch the values); and
+      the states entering the tiles of one channel group can advance only by the look-back's
+      window a round: :data:`LOOKBACK_WINDOW` (128) predecessors with ``lookback="wide"``,
+      ``32 / CG`` with ``"per_group"`` (the simpler design, one predecessor a lane group, which
+      also spends a full fence a round). Idle lanes
+      (``C`` below the channel group, or a last group only partly filled) carry no data.
+    * ``"three_phase"``: 20 bytes an element, one warp a 32-channel slice of time walking
+      step by step: one DRAM latency a step for each of ``THREE_PHASE_WARPS`` warps of two
+      blocks an SM.
+
+    Returns ``{"bytes_per_element", "round_trips", "resident", "fraction", "bound"}``, the
+    fraction of the copy's bandwidth (at most 1, scaled by 12 / bytes). Every constant is an
+    assumption printed in the chapter, not a measurement. Defined in chapter 4.
+    """
+    if method not in ("serial", "single_pass", "three_phase"):
+        raise ValueError(f"method must be 'serial', 'single_pass' or 'three_phase'; got {method!r}")
+    if lookback not in ("wide", "per_group"):
+        raise ValueError(f"lookback must be 'wide' or 'per_group'; got {lookback!r}")
+    T, C = int(n_steps), int(n_channels)
+    isz = np.dtype(dtype).itemsize
+    bpe = 3 * isz  # read a and b, write h
+    if method == "serial":
+        threads = min(math.ceil(C / n_sm), 2 * SERIAL_BLOCK)  # resident threads an SM
+        in_flight = threads * serial_steps(dtype) * 2 * isz  # bytes of loads an SM
+        rate = n_sm * in_flight / DRAM_LATENCY_S * (bpe / (2 * isz))  # all bytes, per second
+        trips, resident = math.ceil(T / serial_steps(dtype)), threads
+    elif method == "single_pass":
+        cg = channel_group(C)
+        n_groups = -(-C // cg)
+        L = SINGLE_PASS_BLOCK // cg * single_pass_items(dtype)
+        tiles = n_groups * -(-T // L)
+        resident = min(tiles, resident_blocks * n_sm)
+        useful = C / (n_groups * cg)  # lanes that carry a channel
+        # a look-back round: poll the window's flags, then fetch values (two round trips to
+        # L2); the simpler design also spends a full fence (about one more) a round
+        wide = lookback == "wide"
+        window = LOOKBACK_WINDOW if wide else 32 // cg
+        round_s = (2 if wide else 3) * L2_LATENCY_S
+        trips = 2 if wide else 3
+        tau = DRAM_LATENCY_S + TILE_WORK_S + round_s  # a tile that finds its state at once
+        rate = resident * L * cg * useful * bpe / tau
+        # the chain: a tile learns the state entering it from the nearest predecessor that has
+        # one, `window` predecessors a round, so along one channel group the states can advance
+        # by at most `window` tiles a round, however many tiles are resident
+        chain = n_groups * window / round_s * L * cg * useful * bpe
+        rate = min(rate, chain)
+        trips += 1  # the tile's own loads
+    else:
+        bpe = 5 * isz
+        warps = min(2 * THREE_PHASE_WARPS, math.ceil(T / 32)) * n_sm
+        lanes = min(32, C)  # one warp covers 32 channels a step
+        rate = warps * lanes * bpe / DRAM_LATENCY_S  # one step a round trip
+        trips, resident = 2 * math.ceil(T / (2 * THREE_PHASE_WARPS * n_sm)), warps
+    copy = COPY_BYTES_PER_S * n_sm / H200_SMS  # the GPU's copy: each SM's share of an H200's
+    fraction = min(rate, copy) / copy * (3 * isz / bpe)  # against the copy of the same elements
+    bound = "bandwidth" if rate >= copy else "latency"
+    return {"bytes_per_element": bpe, "round_trips": trips, "resident": resident,
+            "fraction": fraction, "bound": bound}  # fmt: skip
 
 
 def three_phase_slices(n_steps: int, n_blocks: int, warps: int) -> list[list[tuple[int, int]]]:
@@ -334,19 +526,23 @@ def single_pass_twin(
     items: int | None = None,
     lookback: str = "immediate",
     seed: int = 0,
+    window: int = LOOKBACK_WINDOW,
 ) -> np.ndarray:
     """``single_pass.cu`` carried out in NumPy, tile by tile in the order tiles start.
 
     Per tile (``CG`` channels x ``L = block / CG * items`` steps): each "thread" composes its
     ``items`` maps; each "warp" scans its ``32 / CG`` segments by Hillis-Steele doubling (the
     ``__shfl_up_sync`` loop); the warp totals are scanned serially; the state entering the tile
-    comes from the decoupled look-back, window by window with the kernel's ``__shfl_down_sync``
-    tree; then every thread rescans from its carry.
+    comes from the decoupled look-back: ``window`` predecessors' flags a round (128 in the
+    kernel), the aggregates of those nearer than the first with its state composed chunk by
+    chunk of ``32 / CG`` predecessors with the kernel's ``__shfl_down_sync`` tree; then every
+    thread rescans from its carry.
 
     ``lookback="immediate"`` lets every predecessor have finished (the look-back stops at the
-    first window); ``"random"`` makes each predecessor, at random (``seed``), show only its
-    aggregate (flag 1), as when it has not yet finished its own look-back: the window path of
-    the kernel is then exercised. The result must not depend on it. Defined in chapter 4.
+    nearest); ``"random"`` makes each predecessor, at random (``seed``), show only its
+    aggregate (flag 1), as when it has not yet finished its own look-back: the combining path
+    of the kernel is then exercised (a small ``window``, a multiple of ``32 / CG``, makes it
+    move to further windows too). The result must not depend on it. Defined in chapter 4.
     """
     a, b, h0 = _host_inputs(a, b, h0)
     if lookback not in ("immediate", "random"):
@@ -354,6 +550,11 @@ def single_pass_twin(
     if block % 32 or block < 32:
         raise ValueError(f"block must be a positive multiple of 32; got {block}")
     T, C = a.shape
+    per_chunk = 32 // channel_group(C)
+    if window < 1 or window % per_chunk:
+        raise ValueError(
+            f"window must be a positive multiple of 32 / CG = {per_chunk}; got {window}"
+        )
     items = single_pass_items(a.dtype) if items is None else int(items)
     if items < 1:
         raise ValueError(f"items must be >= 1; got {items}")
@@ -410,8 +611,8 @@ def single_pass_twin(
             agg_a[tile], agg_b[tile], flags[tile] = sa, sb, 1
             acc_a, acc_b = one.copy(), zero.copy()
             first = tile - n_groups
-            while True:
-                preds = [first - lp * n_groups for lp in range(WIN)]
+            while True:  # one round: poll `window` flags, then compose chunk by chunk
+                preds = [first - q * n_groups for q in range(window)]
                 seen = []
                 for p in preds:
                     if p < 0:
@@ -420,20 +621,24 @@ def single_pass_twin(
                         seen.append(1)  # finished its aggregate, not yet its look-back
                     else:
                         seen.append(int(flags[p]))
-                pstar = seen.index(2) if 2 in seen else WIN
-                ea, eb = np.ones((WIN, CG), dt), np.zeros((WIN, CG), dt)
-                for lp in range(min(pstar, WIN)):
-                    ea[lp], eb[lp] = agg_a[preds[lp]], agg_b[preds[lp]]
-                o = 1
-                while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
-                    oa, ob = ea[o:].copy(), eb[o:].copy()
-                    ea[:-o], eb[:-o] = _after(ea[:-o], eb[:-o], oa, ob)
-                    o *= 2
-                acc_a, acc_b = _after(acc_a, acc_b, ea[0], eb[0])
-                if pstar < WIN:
+                pstar = seen.index(2) if 2 in seen else window
+                n_chunks = pstar // WIN + 1 if pstar < window else window // WIN
+                for k in range(n_chunks):  # lane group lp holds predecessor k * WIN + lp
+                    ea, eb = np.ones((WIN, CG), dt), np.zeros((WIN, CG), dt)
+                    for lp in range(WIN):
+                        q = k * WIN + lp
+                        if q < pstar:
+                            ea[lp], eb[lp] = agg_a[preds[q]], agg_b[preds[q]]
+                    o = 1
+                    while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
+                        oa, ob = ea[o:].copy(), eb[o:].copy()
+                        ea[:-o], eb[:-o] = _after(ea[:-o], eb[:-o], oa, ob)
+                        o *= 2
+                    acc_a, acc_b = _after(acc_a, acc_b, ea[0], eb[0])
+                if pstar < window:
                     carry = acc_a * inc_h[preds[pstar]] + acc_b
                     break
-                first -= WIN * n_groups
+                first -= window * n_groups
         inc_h[tile], flags[tile] = sa * carry + sb, 2
         # 5. rescan from each thread's carry
         x = wa[:, None, :] * carry + wb[:, None, :]
@@ -533,6 +738,13 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
     Returns:
         ``h`` (``out`` when given, else a new CuPy array of shape ``(T, C)``).
 
+    Overflow: the parallel kernels compose decays before they apply them, so they agree with
+    the loop (up to rounding) as long as no product of ``|a|`` over a run of consecutive steps
+    overflows the dtype. Such a product is inf, and ``0 x inf`` is NaN: with ``|a| > 1`` over
+    a run whose product passes ~3.4e38 (float32) followed by a zero decay (a reset), or applied
+    to a zero state, the kernels give NaN or inf from the next composed segment on where the
+    loop stays finite. With ``|a| <= 1`` (a stable recurrence) it cannot happen.
+
     Defined in chapter 4; it is the ``"cupy"`` backend of :func:`scanbook.linear_recurrence`.
     """
     if method not in METHODS:
@@ -566,7 +778,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
     sfx = _SUFFIX[np.dtype(a.dtype)]
     rev = np.int32(1 if reverse else 0)
     if method == "serial":
-        threads = 256
+        threads = SERIAL_BLOCK
         grid = max(1, min(-(-C // threads), 32 * n_sm))
         _kernel("serial.cu", f"serial_{sfx}")(
             (grid,), (threads,), (a, b, h0, h, np.int64(T), np.int64(C), rev)

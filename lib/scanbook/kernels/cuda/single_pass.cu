@@ -27,10 +27,12 @@
 // time tile j of channel group g, so the predecessor in time of tile id is id - n_groups.
 // Every tile publishes, per channel, first its aggregate (A, B) with flag 1, then, once it knows
 // the state entering it, its inclusive state (the h after its last step) with flag 2. A tile
-// looks back over a window of 32 predecessors at a time, lane l polling the flag of the l-th
-// nearest: one round trip to L2 sees 32 of them. It waits until each has published something,
-// takes the nearest with flag 2, composes the aggregates of those in between (fetched by the
-// whole warp, CG channels x 32 / CG predecessors a load) and applies them to that state.
+// looks back over a window of LB_WIN = 32 * SP_POLLS = 128 predecessors at a time, each lane
+// polling SP_POLLS flags: one round trip to L2 sees all of them. It waits until each has
+// published something, takes the nearest with flag 2, composes the aggregates of those in
+// between (fetched by the whole warp, CG channels x 32 / CG predecessors a load) and applies
+// them to that state. Along one channel group the states can thus advance by up to 128 tiles
+// a round of the look-back, whatever the number of channels.
 // Values are written, then the flag is set with a release store; readers poll the flag with
 // acquire loads and then read the values through L2 (__ldcg), so a flag is never seen before
 // its values, and no full fence (__threadfence) is needed anywhere.
@@ -43,6 +45,10 @@
 #endif
 static_assert(SP_BLOCK % 32 == 0 && SP_BLOCK >= 32 && SP_BLOCK <= 1024, "SP_BLOCK: whole warps");
 #define SP_WARPS (SP_BLOCK / 32)
+#ifndef SP_POLLS
+#define SP_POLLS 4  // flags each lane of the look-back polls at once
+#endif
+#define LB_WIN (32 * SP_POLLS)  // the look-back's window: predecessors seen in one round trip
 #define FULL_MASK 0xffffffffu
 
 template <typename T>
@@ -170,7 +176,9 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     if (tid == 0) s_tile = atomicAdd(counter, 1u);
     __syncthreads();
     const long long tile = s_tile;
-    const long long j = tile / n_groups;
+    // tiles and groups are below 2^31 (the host checks): a 32-bit division is a few inline
+    // instructions, a 64-bit one a call that spills registers to the stack
+    const long long j = (unsigned)tile / (unsigned)n_groups;
     const long long g = tile - j * n_groups;
     const long long c = g * CG + ch;
     const bool live = c < n_channels;
@@ -216,6 +224,22 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k)
             if (t_first + k >= n_steps || !live) ra[k] = T(1);  // padding stays the identity
+    }
+
+    // GRAD: this thread's forward states hf, needed only at the end, are loaded now so that
+    // their round trip to memory overlaps the tile's scan and look-back
+    T rh[ITEMS];
+    if constexpr (GRAD) {
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) rh[k] = T(0);
+        if (vec) {
+            load_dir<T, V, VN, ITEMS>(hf + (reverse ? n_steps - t_first - ITEMS : t_first),
+                                      reverse, rh);
+        } else {
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k)
+                if (live && t_first + k < n_steps) rh[k] = __ldg(hf + at(t_first + k));
+        }
     }
 
     // ---- 1. compose this thread's maps ----
@@ -271,20 +295,31 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
             T acc_a = T(1), acc_b = T(0);  // maps between the found state and this tile
             long long first = tile - n_groups;  // the nearest predecessor of this window
             while (true) {
-                // poll 32 predecessors at once, lane l the l-th nearest, until each has
-                // published something; before tile 0 of the group there is nothing to wait for
-                const long long mine = first - (long long)lane * n_groups;
-                int f = 2;
-                if (mine >= 0) {
-                    f = load_acquire(flags + mine);
-                    while (f == 0) {
+                // poll a window of LB_WIN predecessors at once, lane l the (l + 32 i)-th nearest
+                // for i < SP_POLLS: the loads go out together, one round trip for all of them;
+                // then wait until each has published something (before tile 0 of the group
+                // there is nothing to wait for)
+                int f[SP_POLLS];
+#pragma unroll
+                for (int i = 0; i < SP_POLLS; ++i) {
+                    const long long mine = first - (long long)(lane + 32 * i) * n_groups;
+                    f[i] = mine >= 0 ? load_acquire(flags + mine) : 2;
+                }
+#pragma unroll
+                for (int i = 0; i < SP_POLLS; ++i) {
+                    const long long mine = first - (long long)(lane + 32 * i) * n_groups;
+                    while (f[i] == 0) {
                         __nanosleep(32);
-                        f = load_acquire(flags + mine);
+                        f[i] = load_acquire(flags + mine);
                     }
                 }
                 __syncwarp();  // one lane's acquire before its siblings' reads of the values
-                const unsigned incl = __ballot_sync(FULL_MASK, f == 2);
-                const int pstar = incl ? __ffs(incl) - 1 : 32;  // the nearest with its state
+                int pstar = LB_WIN;  // the nearest predecessor with its state (LB_WIN: none)
+#pragma unroll
+                for (int i = SP_POLLS - 1; i >= 0; --i) {
+                    const unsigned incl = __ballot_sync(FULL_MASK, f[i] == 2);
+                    if (incl) pstar = 32 * i + __ffs(incl) - 1;
+                }
                 // the values, coalesced: lane group lp reads predecessor k * WIN + lp, channel
                 // ch, in chunks of WIN predecessors; the aggregates of those nearer than pstar,
                 // the inclusive state of pstar. The next chunk's loads go out before the current
@@ -300,7 +335,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                         s = __ldcg(inc_h + p * CG + ch);
                     }
                 };
-                const int n_chunks = pstar < 32 ? pstar / WIN + 1 : CG;
+                const int n_chunks = pstar < LB_WIN ? pstar / WIN + 1 : LB_WIN / WIN;
                 T ea, eb, s = T(0);
                 fetch(lp, ea, eb, s);
                 for (int k = 0; k < n_chunks; ++k) {
@@ -316,7 +351,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                     ea = __shfl_sync(FULL_MASK, ea, ch);
                     eb = __shfl_sync(FULL_MASK, eb, ch);
                     after(acc_a, acc_b, ea, eb);
-                    if (pstar < 32 && k == n_chunks - 1) {
+                    if (pstar < LB_WIN && k == n_chunks - 1) {
                         const T sv = __shfl_sync(FULL_MASK, s, (pstar % WIN) * CG + ch);
                         carry = acc_a * sv + acc_b;
                     }
@@ -324,8 +359,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                     eb = nb;
                     s = ns;
                 }
-                if (pstar < 32) break;
-                first -= 32LL * n_groups;
+                if (pstar < LB_WIN) break;
+                first -= (long long)LB_WIN * n_groups;
             }
         }
         if (lane < CG) {
@@ -350,15 +385,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         // ra = db. Now rb = hf[s + 1]: this thread's hf shifted down by one step; the last
         // comes from the next segment (lane + CG) or memory; hf[T] is the forward h0
 #pragma unroll
-        for (int k = 0; k < ITEMS; ++k) rb[k] = T(0);
-        if (vec) {
-            load_dir<T, V, VN, ITEMS>(hf + (reverse ? n_steps - t_first - ITEMS : t_first),
-                                      reverse, rb);
-        } else {
-#pragma unroll
-            for (int k = 0; k < ITEMS; ++k)
-                if (live && t_first + k < n_steps) rb[k] = __ldg(hf + at(t_first + k));
-        }
+        for (int k = 0; k < ITEMS; ++k) rb[k] = rh[k];  // hf, loaded before the look-back
         const T next_first = __shfl_down_sync(FULL_MASK, rb[0], CG);
         const long long t_next = t_first + ITEMS;
         T next = next_first;
@@ -398,7 +425,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
 // ITEMS: 16 floats or 8 doubles a thread (64 bytes of a and of b in registers), 4096 or 2048
 // elements a tile.
 #define SINGLE_PASS_KERNEL(T, SUFFIX, CG, ITEMS)                                              \
-    extern "C" __global__ void __launch_bounds__(SP_BLOCK) single_pass_##SUFFIX##_cg##CG(     \
+    extern "C" __global__ void __launch_bounds__(SP_BLOCK, 2) single_pass_##SUFFIX##_cg##CG(  \
         const T* a, const T* b, const T* h0, T* h, long long n_steps, long long n_channels,   \
         long long n_groups, int reverse, int vec_ok, int* flags, T* agg_a, T* agg_b,          \
         T* inc_h, unsigned int* counter) {                                                    \
@@ -406,7 +433,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                                               reverse, vec_ok, flags, agg_a, agg_b, inc_h,    \
                                               counter, nullptr, nullptr);                     \
     }                                                                                         \
-    extern "C" __global__ void __launch_bounds__(SP_BLOCK) single_pass_vjp_##SUFFIX##_cg##CG( \
+    extern "C" __global__ void __launch_bounds__(SP_BLOCK, 2)                                \
+        single_pass_vjp_##SUFFIX##_cg##CG(                                                    \
         const T* a, const T* g, const T* h0, const T* hf, T* db, T* da, long long n_steps,    \
         long long n_channels, long long n_groups, int reverse, int vec_ok, int* flags,        \
         T* agg_a, T* agg_b, T* inc_h, unsigned int* counter) {                                \
