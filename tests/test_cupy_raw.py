@@ -283,6 +283,42 @@ def test_gpu_kernels_match_the_reference(rng, method, dtype):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_lookback_under_concurrency_every_shape(dtype):
+    # T a few tiles and never a whole number of them, the channel counts of every channel
+    # group and of partly filled groups, both directions, the forward kernels and the gradient;
+    # SCANBOOK_EMU_SEEDS rounds (new inputs, and on the emulated GPU new schedules, each)
+    import os
+
+    import cupy as cp
+
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    for seed in range(int(os.environ.get("SCANBOOK_EMU_SEEDS", "1"))):
+        rng = np.random.default_rng(seed)
+        for C in (1, 2, 3, 5, 17, 32, 33, 70):
+            cg = cr.channel_group(C)
+            tile = cr.SINGLE_PASS_BLOCK // cg * cr.single_pass_items(dtype)
+            T = (2 + seed % 2) * tile + 1 + (7 * seed + C) % (tile - 1)
+            a, b, h0 = inputs(rng, T, C, dtype)
+            g = rng.standard_normal((T, C)).astype(dtype)
+            for reverse in (False, True):
+                want = reference_recurrence(a, b, h0, reverse)
+                d = [cp.asarray(x) for x in (a, b, h0)]
+                for method in ("serial", "three_phase", "single_pass"):
+                    got = cr.linear_recurrence(*d, reverse=reverse, method=method)
+                    what = f"{method} T={T} C={C} {reverse}"
+                    np.testing.assert_allclose(cp.asnumpy(got), want, rtol=tol, atol=tol,
+                                               err_msg=what)  # fmt: skip
+                h = want.astype(dtype)
+                exp = sb.linear_recurrence_vjp(a, b, h0, h, g, reverse=reverse, backend="numpy")
+                got = cr.linear_recurrence_vjp(*d, cp.asarray(h), cp.asarray(g), reverse=reverse)
+                for name, x, w in zip(("da", "db", "dh0"), got, exp, strict=True):
+                    what = f"vjp {name} T={T} C={C} {reverse}"
+                    np.testing.assert_allclose(cp.asnumpy(x), w, rtol=tol, atol=tol,
+                                               err_msg=what)  # fmt: skip
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("method", ("three_phase", "single_pass"))
 def test_gpu_many_tiles_and_odd_shapes(rng, method):
     import cupy as cp
