@@ -642,3 +642,37 @@ def test_vjp_grader_wants_the_inputs_dtype():
     assert ex.check_linear_recurrence_vjp(vjp, quiet=True)
     fb = ex.check_linear_recurrence_vjp(vjp_float64, quiet=True)
     assert not fb and "float32" in fb.message and "dtype" in fb.message
+
+
+def test_scan_with_block_sums_must_use_block_scan():
+    def whole_array_cumsum(x, block, block_scan):
+        return np.cumsum(np.asarray(x, dtype=float))
+
+    fb = ex.check_scan_with_block_sums(whole_array_cumsum, quiet=True)
+    assert not fb and "block_scan was called 0 times" in fb.message
+
+
+def test_chunked_must_run_the_three_phases():
+    def chunked_by_loop(a, b, h0, n_chunks):  # one pass: T multiplications
+        a, b = np.asarray(a), np.asarray(b)
+        h, carry = np.empty(len(a)), float(h0)
+        for t in range(len(a)):
+            carry = a[t] * carry + b[t]
+            h[t] = carry
+        return h
+
+    def chunked_by_library(a, b, h0, n_chunks):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        return sb.linear_recurrence(a, b, np.float64(h0))
+
+    for wrong in (chunked_by_loop, chunked_by_library):
+        fb = ex.check_chunked(wrong, quiet=True)
+        assert not fb and "three phases" in fb.message, fb.message
+
+
+def test_vjp_grader_wants_a_loop_of_ones_own():
+    def vjp_by_library(a, b, h0, h, g):
+        return sb.linear_recurrence_vjp(a, b, h0, h, g)
+
+    fb = ex.check_linear_recurrence_vjp(vjp_by_library, quiet=True)
+    assert not fb and "counting numbers" in fb.message

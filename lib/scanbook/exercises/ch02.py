@@ -302,12 +302,54 @@ def check_work_depth(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
     )
 
 
+def _counting_float_arrays(*arrays) -> tuple[list[np.ndarray], list[int]]:
+    """Object arrays of floats that count the multiplications made with them (fresh per call)."""
+    count = [0]
+
+    class Counted(float):
+        def __mul__(self, other):
+            count[0] += 1
+            return Counted(float(self) * float(other))
+
+        __rmul__ = __mul__
+
+        def __add__(self, other):
+            return Counted(float(self) + float(other))
+
+        __radd__ = __add__
+
+    out = []
+    for x in arrays:
+        arr = np.empty(len(x), dtype=object)
+        arr[:] = [Counted(float(v)) for v in x]
+        out.append(arr)
+    return out, count
+
+
+def _chunked_run(fn: Callable):
+    """``fn(a, b, h0, n_chunks)``, or (``counted=True``) on counting floats: (answer, count)."""
+
+    def run(a, b, h0, n_chunks, counted=False):
+        if not counted:
+            return fn(a, b, h0, n_chunks), None
+        (a, b), count = _counting_float_arrays(a, b)
+        got = fn(a, b, h0, n_chunks)
+        if got is not None and is_numeric(np.asarray(got, dtype=object).astype(np.float64)):
+            got = np.asarray(got, dtype=object).astype(np.float64)
+        return got, count[0]
+
+    return run
+
+
 def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
     """Grade ``fn(a, b, h0, n_chunks) -> h``: the linear recurrence by Algorithm 1 of chapter 2.
 
     ``a``, ``b``: 1-D arrays of length ``T``; ``h0`` a scalar; ``n_chunks = p`` the number of
     processors, which need not divide ``T`` and may exceed it (then use ``min(p, T)``).
-    Compared with the float64 loop, for ``p`` = 1, 2, 3, ``sqrt(T)`` and ``T``.
+    Compared with the float64 loop, for ``p`` = 1, 2, 3, ``sqrt(T)`` and ``T``. A last case
+    passes object arrays of floats that count the multiplications made with them: the three
+    phases make about ``3 T`` (each chunk reduced, then rescanned), a serial loop or a library
+    call at most ``T``, so only the chunked algorithm passes.
 
     Chapter 2, exercise 4.
     """
@@ -327,8 +369,37 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
             )
         )
 
+    counted = recurrence_cases(17, (60,))[0]
+    a60, b60, h060 = counted.args
+    cases.append(
+        Case(
+            "T=60, n_chunks=4, floats that count the multiplications made with them",
+            (a60, b60, float(h060), 4),
+            counted.expected,
+            kwargs={"counted": True},
+            show={"a": a60, "b": b60, "h0": float(h060), "n_chunks": 4},
+            rtol=counted.rtol,
+            atol=counted.atol,
+        )
+    )
+
+    def check(got, expected, case: Case) -> str | None:
+        answer, count = got
+        why = compare(answer, expected, rtol=case.rtol, atol=case.atol)
+        if why is not None or count is None:
+            return why
+        T, p = len(case.args[0]), case.args[3]
+        if count < 2 * (T - p):
+            return (
+                f"the values are right, but only {count} multiplications were made with the "
+                f"{T} decays: that is one pass over the sequence (a serial loop or a library "
+                f"call), not the three phases. Phase 1 reduces every chunk and phase 3 reruns it"
+            )
+        return None
+
     def diagnose(case: Case, got) -> str | None:
         a, b, h0, p = case.args
+        got = got[0] if isinstance(got, tuple) and len(got) == 2 else got
         if len(a) and is_numeric(got) and np.shape(got) == np.shape(case.expected):
             from .. import serial
 
@@ -338,8 +409,9 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
 
     return grade(
         "check_chunked",
-        fn,
+        _chunked_run(fn) if callable(fn) else fn,  # grade explains a non-function
         cases,
+        compare=check,
         hint="1) reduce each chunk to one affine pair (A_i, B_i); 2) scan the p pairs from h0 "
         "to get each chunk's carry-in; 3) run each chunk's recurrence from its carry-in",
         diagnose=diagnose,

@@ -88,23 +88,35 @@ def check_bank_conflict_degree(
     )
 
 
-class _TileScanner:
-    """An inclusive block scan that refuses tiles longer than its block (counts its calls)."""
+def _tile_scanner(block: int) -> tuple[Callable, list[int]]:
+    """An inclusive block scan that refuses tiles longer than ``block``, and its call counter.
 
-    def __init__(self, block: int):
-        self.block, self.calls = block, 0
+    A plain function made fresh for every call of the reader's code (no attribute exposes
+    the counter), like the counting operators of chapter 2's graders.
+    """
+    calls = [0]
 
-    def __call__(self, tile):
+    def block_scan(tile):
         tile = np.asarray(tile)
-        if tile.ndim != 1 or len(tile) > self.block:
+        if tile.ndim != 1 or len(tile) > block:
             raise ValueError(
-                f"block_scan scans at most block={self.block} elements; got shape {tile.shape}"
+                f"block_scan scans at most block={block} elements; got shape {tile.shape}"
             )
-        self.calls += 1
+        calls[0] += 1
         return np.cumsum(tile)
 
-    def __repr__(self) -> str:
-        return f"block_scan (tiles of at most {self.block})"
+    return block_scan, calls
+
+
+def _scan_blocks_run(fn: Callable):
+    """``fn(x, block, block_scan)`` with a fresh counting ``block_scan``: ``(answer, calls)``."""
+
+    def run(x, block):
+        block_scan, calls = _tile_scanner(block)
+        got = fn(x, block, block_scan)
+        return got, calls[0]
+
+    return run
 
 
 def check_scan_with_block_sums(
@@ -117,6 +129,8 @@ def check_scan_with_block_sums(
     it as :func:`scanbook.kernels.numba_cuda.scan` does: scan the tiles, scan the tile totals
     (recursively: there may be more than ``block`` of them), add each tile's prefix back.
     Lengths 0, 1, ``block - 1``, ``block``, ``block + 1``, ``block**2 + 3`` (two levels).
+    ``block_scan`` counts its calls: every tile must go through it (at least one call per
+    tile), so ``np.cumsum`` of the whole array does not pass.
 
     Chapter 3, exercise 2.
     """
@@ -128,14 +142,30 @@ def check_scan_with_block_sums(
         cases.append(
             Case(
                 f"length {n}, block {block}",
-                (x, block, _TileScanner(block)),
+                (x, block),
                 expected,
                 show={"x": x, "block": block},
             )
         )
 
+    def check(got, expected, case: Case) -> str | None:
+        answer, calls = got
+        why = compare(answer, expected, rtol=case.rtol, atol=case.atol)
+        if why is not None:
+            return why
+        x, block = case.args
+        tiles = -(-len(x) // block)
+        if len(x) and calls < tiles:
+            return (
+                f"the values are right, but block_scan was called {calls} times for {tiles} "
+                f"tiles: scan every tile with block_scan (one CUDA block each), not with a "
+                f"library call such as np.cumsum over the whole array"
+            )
+        return None
+
     def diagnose(case: Case, got) -> str | None:
-        x, block, _ = case.args
+        x, block = case.args
+        got = got[0] if isinstance(got, tuple) and len(got) == 2 else got
         n = len(x)
         if not is_numeric(got) or np.shape(got) != (n,) or n <= block:
             return None
@@ -146,8 +176,9 @@ def check_scan_with_block_sums(
 
     return grade(
         "check_scan_with_block_sums",
-        fn,
+        _scan_blocks_run(fn) if callable(fn) else fn,  # grade explains a non-function
         cases,
+        compare=check,
         hint="totals = last element of each scanned tile; prefix = fn(totals) shifted right by "
         "one (0 first); add prefix[k] to tile k",
         diagnose=diagnose,

@@ -74,6 +74,49 @@ def _vjp_cases(seed: int, reverse: bool) -> list[Case]:
     return cases
 
 
+def _counting_object_arrays(*arrays) -> tuple[list[np.ndarray], list[int]]:
+    """Object arrays of floats that count the multiplications made with them (fresh per call)."""
+    count = [0]
+
+    class Counted(float):
+        def __mul__(self, other):
+            count[0] += 1
+            return Counted(float(self) * float(other))
+
+        __rmul__ = __mul__
+
+        def __add__(self, other):
+            return Counted(float(self) + float(other))
+
+        __radd__ = __add__
+
+    out = []
+    for x in arrays:
+        x = np.asarray(x, dtype=np.float64)
+        arr = np.empty(x.shape, dtype=object)
+        arr.flat[:] = [Counted(v) for v in x.ravel()]
+        out.append(arr)
+    return out, count
+
+
+def _vjp_run(fn: Callable):
+    """``fn(a, b, h0, h, g)``, or (``counted=True``) on counting floats: ``(answer, count)``."""
+
+    def run(a, b, h0, h, g, counted=False):
+        if not counted:
+            return fn(a, b, h0, h, g), None
+        args, count = _counting_object_arrays(a, b, h0, h, g)
+        got = fn(*args)
+        if isinstance(got, tuple | list) and len(got) == 3:
+            try:
+                got = tuple(np.asarray(x, dtype=object).astype(np.float64) for x in got)
+            except (TypeError, ValueError):
+                pass
+        return got, count[0]
+
+    return run
+
+
 def check_linear_recurrence_vjp(
     fn: Callable, *, reverse: bool = False, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
@@ -85,12 +128,43 @@ def check_linear_recurrence_vjp(
     ``reverse=True`` every index runs the other way. Compared with
     :func:`scanbook.linear_recurrence_vjp` in float64.
 
+    The answer keeps the inputs' dtype. A last case passes object arrays of floats that count
+    the multiplications made with them: the exercise asks for a loop of your own, and a loop
+    makes at least one per channel and step (the library refuses such arrays).
+
     Chapter 5, exercises 1 (``reverse=False``) and 2 (``reverse=True``).
     """
     cases = _vjp_cases(51 if not reverse else 52, reverse)
+    base = _vjp_cases(53 if not reverse else 54, reverse)[4]  # T=13, C=4, float64
+    cases.append(
+        Case(
+            "T=13, C=4, floats that count the multiplications made with them",
+            base.args,
+            base.expected,
+            kwargs={"counted": True},
+            show=base.show,
+            rtol=base.rtol,
+            atol=base.atol,
+        )
+    )
     step = -1 if not reverse else 1  # the neighbour whose decay multiplies db[t]
 
+    def check(got, expected, case: Case) -> str | None:
+        answer, count = got
+        why = _compare_keeping_dtype(answer, expected, case)
+        if why is not None or count is None:
+            return why
+        T, C = np.shape(case.args[0])
+        if count < (T - 1) * C:
+            return (
+                f"the values are right, but only {count} multiplications were made with the "
+                f"inputs, fewer than one per channel and step: the exercise asks for your own "
+                f"loop over time"
+            )
+        return None
+
     def diagnose(case: Case, got) -> str | None:
+        got = got[0] if isinstance(got, tuple) and len(got) == 2 else got
         a, b, h0, h, g = (np.asarray(x, np.float64) for x in case.args)
         T = len(a)
         if T < 1 or not isinstance(got, tuple | list) or len(got) != 3:
@@ -117,10 +191,11 @@ def check_linear_recurrence_vjp(
     name = "check_linear_recurrence_vjp" + ("(reverse=True)" if reverse else "")
     return grade(
         name,
-        fn,
+        _vjp_run(fn) if callable(fn) else fn,  # grade explains a non-function
         cases,
-        hint="run the loop the other way: carry = g[t] + (decay of the next step) * carry",
-        compare=_compare_keeping_dtype,
+        hint="run the loop the other way: carry = g[t] + (decay of the next step) * carry "
+        "(your own loop: the library refuses the grader's counting numbers)",
+        compare=check,
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
