@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU check in one command of about eight minutes, for a GPU machine lent for a short
+# The whole GPU check in one command of about nine minutes, for a GPU machine lent for a short
 # while (its own python3 with CuPy, JAX and Numba CUDA; no package registry). In this order,
 # every step under its own `timeout` (and all of them under BUDGET_S), so that one hang cannot
 # eat the rest; a step that fails does not stop the next:
@@ -23,7 +23,7 @@
 # smoke.json, logs.tar.gz (every step's log).
 #
 # Settings (environment): PYTHON (python3), BENCH (the command that runs `scanbook.bench`; the dry
-# run sets the emulated GPU's runner), BUDGET_S (480), T_SMOKE (60), T_SANITIZER (35 a tool),
+# run sets the emulated GPU's runner), BUDGET_S (560), T_SMOKE (60), T_SANITIZER (35 a tool),
 # T_TESTS (60), T_NBVAL (110), SMOKE_ARGS, SANITIZER_ARGS, TEST_ARGS, NBVAL_NOTEBOOKS, and
 # EXTRA_ARGS_<benchmark> (more arguments for one benchmark, e.g. EXTRA_ARGS_gpu="--quick").
 set -uo pipefail
@@ -35,7 +35,7 @@ export PYTHONUNBUFFERED=1 SCANBOOK_DEVICE=${SCANBOOK_DEVICE:-gpu} XLA_PYTHON_CLI
 export PYTHONPATH=$PWD/lib${PYTHONPATH:+:$PYTHONPATH} SCANBOOK_RESULTS_DIR=$OUT/results
 PY=${PYTHON:-python3}
 read -r -a BENCH <<<"${BENCH:-$PY -m scanbook.bench}"
-BUDGET_S=${BUDGET_S:-480}
+BUDGET_S=${BUDGET_S:-560}
 T_SMOKE=${T_SMOKE:-60} T_SANITIZER=${T_SANITIZER:-35} T_TESTS=${T_TESTS:-60} T_NBVAL=${T_NBVAL:-110}
 read -r -a SMOKE_ARGS <<<"${SMOKE_ARGS:-}"
 read -r -a SANITIZER_ARGS <<<"${SANITIZER_ARGS:---quick --only cupy}"
