@@ -21,8 +21,9 @@ state, the recurrence can be computed in three ways (:func:`apply`):
   recurrences with complex decays, ``z[t] = lam * z[t-1] + w * u[t]``, which is the linear
   recurrence of chapters 1-5 and runs as a parallel scan (:func:`diagonalize`). The basis
   becomes ill-conditioned as the order grows (chapter 8 measures ``cond(V)``: about 2e1 at
-  ``q = 4``, 3e3 at ``q = 8``, 1e8 at ``q = 16`` and the limit of float64, about 1e16, from
-  ``q = 32`` on), so this method is only accurate for small orders.
+  ``q = 4``, 3e3 at ``q = 8``, 1e8 at ``q = 16`` and the limit of float64, about
+  ``1/eps = 5e15``, from ``q = 32`` on, where it no longer grows monotonically), so this
+  method is only accurate for small orders.
 
 :func:`legendre` and :func:`readout` decode the delayed input ``u(t - r theta)``, ``0 <= r <= 1``,
 from the state. :func:`layer_init` and :func:`layer_apply` are the parallel LMU layer of
@@ -221,7 +222,9 @@ def diagonalize(Ad, Bd) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``z[t] = lam * z[t-1] + w * u[t]`` (elementwise), and ``m = V z``. The columns of ``V``
     have unit length (``numpy.linalg.eig``). ``numpy.linalg.cond(V)`` measures how much the
     change of basis can amplify rounding errors; for the LMU it grows exponentially with the
-    order (chapter 8), so this route loses all accuracy from about ``q = 20`` on in float64.
+    order (chapter 8), so in float64 this route's error exceeds 1e-6 from about ``q = 24``
+    and is of order 1e-1 (useless) from about ``q = 28`` on; in float32 it exceeds 1e-3 from
+    about ``q = 12``.
 
     Defined in chapter 8.
     """
@@ -388,7 +391,7 @@ def layer_init(
     (``lam``, ``V``, ``w``, complex); :func:`layer_apply` reads them through
     ``jax.lax.stop_gradient``, so their gradient is zero and an optimiser leaves them alone.
 
-    Weights are drawn as ``N(0, 1/fan_in)`` (Glorot-like), biases start at zero.
+    Weights are drawn as ``N(0, 1/fan_in)`` (LeCun normal), biases start at zero.
 
     Defined in chapter 8.
     """

@@ -36,16 +36,18 @@ def plot_legendre_basis(order: int = 6, ax=None):
     ax.set_xlabel(r"$r$ (delay as a fraction of the window: $u(t - r\theta)$)")
     ax.set_ylabel(r"$P_i(r)$")
     ax.set_title("shifted Legendre polynomials", fontsize=9)
-    ax.legend(fontsize=8, ncol=min(order, 6), loc="lower left")
+    ax.legend(fontsize=8, ncol=min(order, 6), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     return ax.figure
 
 
 def plot_impulse_response(H, theta: float, rows=(0, 1, 2, 3), ax=None):
-    """Rows ``i`` of the impulse response ``H[k, i]`` against ``(2i+1)/theta * P_i(k/theta)``.
+    """Rows ``i`` of the impulse response ``H[k, i]`` against ``(2i+1)/theta * P_i(r)``.
 
-    ``H``: shape ``(T, q)`` from :func:`scanbook.lti.impulse_response`. The dashed lines are the
-    ideal sliding-window Legendre projection (zero beyond ``theta``). Returns the Figure, or None
-    when ``H`` is empty. Defined in chapter 8.
+    ``H``: shape ``(T, q)`` from :func:`scanbook.lti.impulse_response`. Each row is divided by
+    ``(2i+1)/theta`` so that it should follow ``P_i``. The dashed lines are the ideal
+    sliding-window Legendre projection (zero beyond ``theta``) at ``r = (k + 1/2)/theta``, the
+    midpoint of the step over which the zero-order hold holds the impulse. Returns the Figure,
+    or None when ``H`` is empty. Defined in chapter 8.
     """
     from .. import lti
 
@@ -65,7 +67,7 @@ def plot_impulse_response(H, theta: float, rows=(0, 1, 2, 3), ax=None):
     ax.set_xlabel("steps since the impulse, $k$")
     ax.set_ylabel(r"$H[k, i]\;\theta / (2i+1)$")
     ax.set_title(
-        rf"impulse response, order {q}, $\theta$ = {theta:g} (dashed: $P_i(k/\theta)$)",
+        rf"impulse response, order {q}, $\theta$ = {theta:g} (dashed: $P_i((k+1/2)/\theta)$)",
         fontsize=9,
     )
     ax.legend(fontsize=8, loc="lower right")
@@ -159,7 +161,9 @@ def plot_conditioning(orders, conds, errors: dict):
         color = HIGHLIGHT if "diagonal" in label else OTHER_COLORS[n % len(OTHER_COLORS)]
         ax2.semilogy(orders, errs, marker="o", ms=3, ls=style, color=color, label=label)
     for dt in (np.float64, np.float32):
-        ax2.axhline(np.finfo(dt).eps, color="k", lw=0.5, ls="--")
+        eps = np.finfo(dt).eps
+        ax2.axhline(eps, color="k", lw=0.5, ls="--")
+        ax2.text(orders[-1], 2 * eps, f"eps ({np.dtype(dt).name})", fontsize=8, ha="right")
     ax2.set_xlabel("order $q$")
     ax2.set_ylabel("max relative error against the loop")
     ax2.set_title("accuracy of the parallel methods", fontsize=9)
