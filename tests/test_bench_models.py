@@ -28,6 +28,14 @@ def test_models_benchmark_writes_what_the_chapter_reads(tmp_path, monkeypatch, c
     assert "Table 2" in capsys.readouterr().out
 
 
+def test_lstm_baseline_obeys_the_event_cap_and_paper_numbers_need_the_papers_sizes():
+    heat = bm.heatmap([2], [1, 4], hidden=2, layers=1, max_events=4, repeat=1, verbose=False)
+    (lstm,) = [r for r in heat if r["model"] == "lstm"]
+    assert lstm["T"] == 2 and {r["T"] for r in heat if r["model"] == "ls_lstm"} == {1}
+    (rec,) = bm.table2(["sru"], [16], events=32, hidden=2, layers=1, repeat=1, verbose=False)
+    assert rec["batch"] == 2 and rec["paper_speedup"] is None  # the paper's T = 16 is batch 4096
+
+
 def test_paper_numbers_and_arguments():
     assert bm.PAPER_TABLE2[65536] == {"sru": 9.21, "qrnn2": 6.68, "qrnn10": 2.05, "gilr_lstm": 1.41}
     with pytest.raises(ValueError, match="Ts must divide events = 8; got T = 3"):

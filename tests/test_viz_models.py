@@ -24,21 +24,35 @@ def _records():
     return t2 + heat
 
 
-def test_format_table2_puts_the_paper_beside():
-    text = V.format_table2(_records())
-    lines = text.splitlines()
+def test_format_table2_puts_the_paper_beside_only_at_the_papers_sizes():
+    at_paper = [
+        {**r, "events": 65536, "batch": 65536 // r["T"]}
+        for r in _records()
+        if r.get("table") == "table2"
+    ]
+    lines = V.format_table2(at_paper).splitlines()
     assert "SRU" in lines[0] and "GILR-LSTM" in lines[0]
     assert "0.50x (0.28x)" in lines[1] and "0.80x (0.61x)" in lines[1]
-    assert "2.00x (-)" in lines[2]
+    assert "4096" in lines[1] and "2.00x (-)" in lines[2] and len(lines) == 3
+    # at batch x T = 64 the same T is another batch: the paper's rows come below, with theirs
+    lines = V.format_table2(_records()).splitlines()
+    assert "(" not in "".join(lines[:3]) and "0.50x" in lines[1] and "2.00x" in lines[2]
+    assert "65,536" in lines[3]
+    assert lines[4].split()[:4] == ["16", "4096", "0.28x", "0.61x"]
+    assert lines[-1].split()[:4] == ["65536", "1", "9.21x", "1.41x"]
     assert V.format_table2([]) == "(no Table 2 records)"
 
 
 def test_figures_draw_and_return_none_for_nothing():
-    fig = V.plot_table2(_records())
-    assert fig is not None and len(fig.axes[0].lines) >= 4
+    fig = V.plot_table2(_records())  # not the paper's sizes: no dashed paper lines
+    assert fig is not None and len(fig.axes[0].lines) == 3
+    assert "1x" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    at_paper = [{**r, "events": 65536} for r in _records() if r.get("table") == "table2"]
+    assert len(V.plot_table2(at_paper).axes[0].lines) == 6
     fig = V.plot_heatmap(_records())
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "3x" in texts and "0.5x" in texts and len(texts) == 2
+    texts = {t.get_text(): t.get_color() for t in fig.axes[0].texts}
+    assert "3x" in texts and "0.5x" in texts and len(texts) == 3
+    assert texts["not\nmeasured"] == "0.3"  # the two cells not measured say so
     assert V.plot_table2([{"model": "sru"}]) is None
     assert V.plot_heatmap([{"model": "lstm", "ratio": 2}]) is None
 

@@ -29,6 +29,7 @@ from .common import device_name, header, results_dir, slug, time_interleaved, wr
 __all__ = [
     "DEVICE_RUN",
     "DEVICE_RUN_TIMEOUT_S",
+    "PAPER_EVENTS",
     "PAPER_HEATMAP_MAX",
     "PAPER_TABLE2",
     "TABLE2_MODELS",
@@ -50,13 +51,16 @@ TABLE2_MODELS = {
     "lstm": ("lstm", {}),
 }
 
+PAPER_EVENTS = 65536  # batch * T of every row of Martin & Cundy's Table 2
 PAPER_TABLE2 = {  # Martin & Cundy (2018), parallel over serial speedup, K80, 2 x 256, bT = 65,536
     16: {"sru": 0.28, "qrnn2": 0.38, "qrnn10": 0.78, "gilr_lstm": 0.61},
     256: {"sru": 0.84, "qrnn2": 0.86, "qrnn10": 0.99, "gilr_lstm": 0.91},
     4096: {"sru": 1.38, "qrnn2": 1.18, "qrnn10": 1.05, "gilr_lstm": 0.98},
     65536: {"sru": 9.21, "qrnn2": 6.68, "qrnn10": 2.05, "gilr_lstm": 1.41},
 }
-PAPER_HEATMAP_MAX = 175.0  # LS-LSTM over LSTM throughput, at most (small batch, long T)
+# LS-LSTM over LSTM throughput, at most (small batch, long T): arXiv 1709.04057v1, against
+# TensorFlow's BasicLSTMCell (which that version notes is slower than cuDNN's LSTM)
+PAPER_HEATMAP_MAX = 175.0
 
 DEVICE_RUN = ["--save", "--repeat", "2", "--batches", "1", "64"]
 DEVICE_RUN_TIMEOUT_S = 120
@@ -163,8 +167,9 @@ def table2(
 
     One record per (model, T) with ``parallel_s``, ``serial_s`` (medians), ``speedup``
     (serial over parallel: above 1, the scan wins), the throughputs and compile times, and the
-    paper's speedup where it has one (``paper_speedup``). ``in_dim`` defaults to ``hidden``.
-    Defined in chapter 6.
+    paper's speedup at the same ``T`` and batch (``paper_speedup``; None unless ``events`` is
+    the paper's :data:`PAPER_EVENTS`, so that a number is only ever put beside one measured at
+    the same batch size). ``in_dim`` defaults to ``hidden``. Defined in chapter 6.
     """
     in_dim = hidden if in_dim is None else in_dim
     records = []
@@ -184,7 +189,8 @@ def table2(
                 warmup=warmup,
             )
             rec["speedup"] = rec["serial_s"] / rec["parallel_s"]
-            rec["paper_speedup"] = PAPER_TABLE2.get(T, {}).get(name)
+            same_sizes = events == PAPER_EVENTS
+            rec["paper_speedup"] = PAPER_TABLE2.get(T, {}).get(name) if same_sizes else None
             records.append(rec)
             if verbose:
                 paper = rec["paper_speedup"]
@@ -213,18 +219,21 @@ def heatmap(
 
     An LSTM's throughput does not depend on ``T`` (twice the steps take twice the time), so it
     is measured once a batch size, at ``lstm_T`` (default: the smallest of ``Ts`` times 16,
-    at most the largest), as in Martin & Cundy's figure. Cells with more than ``max_events``
-    events are left out (memory). Records: ``model`` ("ls_lstm" or "lstm"), ``batch``, ``T``,
+    at most the largest, and at most ``max_events // batch`` so that the LSTM obeys the same
+    cap), as in Martin & Cundy's figure. Cells with more than ``max_events`` events are left
+    out (memory). Records: ``model`` ("ls_lstm" or "lstm"), ``batch``, ``T``,
     ``events_per_s``, ``median_s``; the LS-LSTM records carry ``ratio`` (over the LSTM at that
     batch size). Defined in chapter 6.
     """
     in_dim = hidden if in_dim is None else in_dim
-    lstm_T = min(max(Ts), min(Ts) * 16) if lstm_T is None else lstm_T
     records = []
     for batch in batches:
+        T_lstm = lstm_T
+        if T_lstm is None:
+            T_lstm = max(1, min(max(Ts), min(Ts) * 16, max_events // batch))
         lstm = _time_modes(
             "lstm",
-            lstm_T,
+            T_lstm,
             batch,
             hidden=hidden,
             layers=layers,
@@ -238,7 +247,7 @@ def heatmap(
             {
                 "model": "lstm",
                 "batch": batch,
-                "T": lstm_T,
+                "T": T_lstm,
                 "events_per_s": base,
                 "median_s": lstm["serial_s"],
                 "hidden": hidden,

@@ -12,8 +12,11 @@ last ``k`` inputs (``x[t] = 0`` for ``t < 0``); then one linear recurrence pools
     h_t &= o_t \odot c_t
 
 In Martin & Cundy's terms it is a linear-surrogate RNN whose surrogate for ``h[t-1]`` is a
-linear function of the last ``k`` inputs. QRNN(1) is an SRU-like layer; Martin & Cundy time
-QRNN(2) and QRNN(10).
+linear function of the ``k - 1`` inputs before ``x[t]``. QRNN(1) is an SRU-like layer; Martin &
+Cundy time QRNN(2) and QRNN(10). (Their code's ``QRNN(X, n)`` reads shifts ``0 .. n - 2``,
+``n - 1`` taps, through an ``n``-fold wider product whose ``n`` parts are summed: their QRNN(2)
+has no time shift at all, and their QRNN(10) is a width-9 filter with about nine times the
+matrix work of this module's width-10 one.)
 
 Defined in chapter 6.
 """

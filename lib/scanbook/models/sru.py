@@ -1,4 +1,4 @@
-r"""SRU: the simple recurrent unit (Lei et al.), in the form Martin & Cundy benchmark.
+r"""SRU: the simple recurrent unit (Lei et al.), with the linear recurrence Martin & Cundy time.
 
 .. math::
 
@@ -10,8 +10,11 @@ r"""SRU: the simple recurrent unit (Lei et al.), in the form Martin & Cundy benc
 
 The gates read the input only, so the one recurrence is linear; ``h`` is a highway mix of
 the state and the input (``S`` is the identity when ``in_dim == hidden``, a learned
-projection otherwise). The later published SRU adds ``v * c[t-1]`` inside the gates, which
-makes its recurrence non-linear; this module keeps the linear form.
+projection otherwise). The ``tanh`` of ``c`` follows Lei et al.'s first preprint ("Training
+RNNs as Fast as CNNs", 2017); Martin & Cundy's benchmark code leaves it out
+(``h = r * c + (1 - r) * x``), which changes nothing in the recurrence. The later published
+SRU adds ``v * c[t-1]`` inside the gates, which makes its recurrence non-linear; this module
+keeps the linear form.
 
 Defined in chapter 6.
 """

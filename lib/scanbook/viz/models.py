@@ -41,6 +41,17 @@ def _paper():
     return PAPER_TABLE2
 
 
+def _paper_events() -> int:
+    from ..bench.models import PAPER_EVENTS
+
+    return PAPER_EVENTS
+
+
+def _at_paper_sizes(rows) -> bool:
+    """Were these Table 2 rows measured at the paper's batch x T (so each T has its batch)?"""
+    return bool(rows) and all(r.get("events") == _paper_events() for r in rows)
+
+
 def model_records(paths=None, *, gpu_only: bool = True) -> list[dict]:
     """The records of the newest ``models`` result file (per device), each with its file's
     ``device`` and ``date``.
@@ -79,17 +90,21 @@ def _table2(records):
 
 
 def format_table2(records) -> str:
-    """Table 2 as text: one row per ``T``, per model the measured speedup and the paper's.
+    """Table 2 as text: one row per ``T``, per model the measured speedup.
 
-    ``records``: :func:`scanbook.bench.models.table2`'s (or :func:`model_records`'s). Each
-    cell reads ``measured (paper)``; ``-`` where the paper has no number. Defined in chapter 6.
+    ``records``: :func:`scanbook.bench.models.table2`'s (or :func:`model_records`'s). Measured
+    at the paper's batch x T (65,536), each cell reads ``measured (paper)``, the paper's value
+    at the same ``T`` and batch (``-`` where it has none). At other sizes the same ``T`` would
+    mean another batch, so the paper's rows are listed below instead, each with its batch.
+    Defined in chapter 6.
     """
     rows = _table2(records)
     if not rows:
         return "(no Table 2 records)"
     paper = _paper()
+    beside = _at_paper_sizes(rows)
     models = list(dict.fromkeys(r["model"] for r in rows))
-    width = 18
+    width = 18 if beside else 11
     lines = [f"{'T':>7} {'batch':>6} " + "".join(f"{LABELS.get(m, m):>{width}}" for m in models)]
     for T in sorted({int(r["T"]) for r in rows}):
         by_model = {r["model"]: r for r in rows if int(r["T"]) == T}
@@ -98,36 +113,57 @@ def format_table2(records) -> str:
         for m in models:
             r = by_model.get(m)
             ours = "-" if r is None else f"{r['speedup']:.2f}x"
-            theirs = paper.get(T, {}).get(m)
-            cells.append(f"{ours} ({'-' if theirs is None else f'{theirs:.2f}x'})")
+            if beside:
+                theirs = paper.get(T, {}).get(m)
+                ours = f"{ours} ({'-' if theirs is None else f'{theirs:.2f}x'})"
+            cells.append(ours)
         lines.append(f"{T:>7} {batch:>6} " + "".join(f"{c:>{width}}" for c in cells))
+    if not beside:
+        events = _paper_events()
+        lines.append(f"Martin & Cundy, K80 GPU, 2 x 256, batch x T = {events:,}:")
+        for T in sorted(paper):
+            cells = ["-" if paper[T].get(m) is None else f"{paper[T][m]:.2f}x" for m in models]
+            lines.append(f"{T:>7} {events // T:>6} " + "".join(f"{c:>{width}}" for c in cells))
     return "\n".join(lines)
 
 
 def plot_table2(records, *, ax=None, title: str | None = None):
     """Speedup of the parallel mode over the serial one against ``T``, a line per model.
 
-    The paper's Table 2 (K80 GPU) is drawn in the same colours, dashed with open markers; a
-    grey line at 1 separates "the scan wins" from "the loop wins". Returns the ``Figure``,
-    or ``None`` when no record has a speedup. Defined in chapter 6.
+    When the records were measured at the paper's batch x T, the paper's Table 2 (K80 GPU) is
+    drawn in the same colours, dashed with open markers (at other sizes the same ``T`` means
+    another batch, and the paper's lines are left out). A grey line at 1 separates "the scan
+    wins" from "the loop wins"; the y ticks are labelled ratios. Returns the ``Figure``, or
+    ``None`` when no record has a speedup. Defined in chapter 6.
     """
     rows = _table2(records)
     if not rows:
         return None
     paper = _paper()
     ax = new_axes(ax, (6.5, 4.0))
+    beside = _at_paper_sizes(rows)
     models = list(dict.fromkeys(r["model"] for r in rows))
+    shown = []
     for k, m in enumerate(models):
         color = OTHER_COLORS[k % len(OTHER_COLORS)]
         mine = sorted((int(r["T"]), r["speedup"]) for r in rows if r["model"] == m)
         ax.plot(*zip(*mine, strict=True), "o-", color=color, label=f"{LABELS.get(m, m)}")
-        theirs = sorted((T, v[m]) for T, v in paper.items() if m in v)
+        shown += [v for _, v in mine]
+        theirs = sorted((T, v[m]) for T, v in paper.items() if m in v) if beside else []
         if theirs:
             ax.plot(*zip(*theirs, strict=True), "o--", color=color, mfc="none", alpha=0.7)
+            shown += [v for _, v in theirs]
     ax.axhline(1.0, color="0.5", lw=1)
-    ax.plot([], [], "o--", color="0.4", mfc="none", label="Martin & Cundy, K80 (dashed)")
+    if beside:
+        ax.plot([], [], "o--", color="0.4", mfc="none", label="Martin & Cundy, K80 (dashed)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    lo, hi = min(min(shown), 1.0), max(max(shown), 1.0)
+    ticks = [2.0**e for e in range(-8, 9)]
+    ticks = [t for t in ticks if lo / 2 <= t <= hi * 2]
+    ax.set_yticks(ticks, [f"{t:g}x" for t in ticks])
+    ax.set_yticks([], minor=True)
+    ax.set_ylim(lo / 1.25, hi * 1.25)
     ax.set_xlabel("sequence length T (batch = events / T)")
     ax.set_ylabel("speedup: serial time / parallel time")
     ax.legend(fontsize=7)
@@ -143,10 +179,12 @@ def plot_heatmap(records, *, ax=None, title: str | None = None):
     """LS-LSTM over LSTM throughput, a cell per (batch, T), annotated with the ratio.
 
     ``records``: :func:`scanbook.bench.models.heatmap`'s (or :func:`model_records`'s): the
-    ``ls_lstm`` records with a ``ratio``. Cells not measured (memory) stay blank. Colours on a
-    log scale centred on 1 (red: the LS-LSTM is faster). Returns the ``Figure``, or ``None``
+    ``ls_lstm`` records with a ``ratio``. Cells not measured (memory) are grey and say so.
+    Colours on a log scale centred on 1 (red: the LS-LSTM is faster); each label is white or
+    black, whichever reads better on its cell. Returns the ``Figure``, or ``None``
     when there is nothing to draw. Defined in chapter 6.
     """
+    import matplotlib
     import matplotlib.colors as mcolors
     import numpy as np
 
@@ -170,11 +208,19 @@ def plot_heatmap(records, *, ax=None, title: str | None = None):
     ax = new_axes(ax, (1.2 * len(Ts) + 2.5, 0.6 * len(batches) + 1.8))
     top = max(2.0, float(np.nanmax(grid)), 1 / float(np.nanmin(grid)))
     norm = mcolors.LogNorm(vmin=1 / top, vmax=top)
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", norm=norm, aspect="auto")
+    cmap = matplotlib.colormaps["RdBu_r"]
+    ax.set_facecolor("0.8")  # cells not measured show the background
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto")
     for i in range(len(batches)):
         for j in range(len(Ts)):
             if np.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3g}x", ha="center", va="center", fontsize=8)
+                r, g, b, _ = cmap(norm(grid[i, j]))
+                color = "k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w"
+                ax.text(
+                    j, i, f"{grid[i, j]:.3g}x", ha="center", va="center", fontsize=8, color=color
+                )
+            else:
+                ax.text(j, i, "not\nmeasured", ha="center", va="center", fontsize=7, color="0.3")
     ax.set_xticks(range(len(Ts)), [f"{T:,}" for T in Ts])
     ax.set_yticks(range(len(batches)), [str(b) for b in batches])
     ax.set_xlabel("sequence length T")
