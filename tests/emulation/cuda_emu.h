@@ -52,6 +52,8 @@
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
 struct alignas(16) float4 { float x, y, z, w; };
 struct alignas(16) double2 { double x, y; };
+using std::max;  // CUDA's min and max of two ints or two long longs
+using std::min;
 inline thread_local dim3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;  // one launch at a time
 

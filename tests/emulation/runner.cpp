@@ -7,17 +7,24 @@
 // stdin: one case a line
 //     kernel T C reverse with_h0 seed p1 p2
 // kernel: serial | three_phase (p1 = blocks, p2 = warps) | single_pass | single_pass_vjp
-// (p1 = CG). seed: the inputs and the emulation's schedule. stdout, one line a case:
+// (p1 = CG; for single_pass, p2 = an offset in elements of a and b, and p2 % 2 of h, from
+// 16-byte aligned memory: a sliced input). seed: the inputs and the emulation's schedule.
+// stdout, one line a case:
 //     max_abs_error flag0_reads flag1_reads flag2_reads waits max_distance max_resident
 // (NaN, an unwritten element, propagates into the error.)
 #include "cuda_emu.h"
 #include <cstdint>
 #include <iostream>
 #include <random>
+#include <span>
 #include <string>
 #include "serial.cu"
 #include "three_phase.cu"
 #include "single_pass.cu"
+
+struct alignas(16) DTYPE2 {  // 16-byte aligned storage
+    DTYPE x[16 / sizeof(DTYPE)];
+};
 
 template <int CG, bool GRAD = false>
 void run_single_pass(const DTYPE* a, const DTYPE* b, const DTYPE* h0, DTYPE* h, long long n,
@@ -72,7 +79,14 @@ int main(int argc, char** argv) {
         std::mt19937_64 rng(seed);
         std::uniform_real_distribution<double> ua(0.5, 1.0);
         std::normal_distribution<double> nd;
-        std::vector<DTYPE> a(n * C), b(n * C), h(n * C, NAN), h0(C, 0);
+        // offsets from 16-byte aligned storage (single_pass: p2, a sliced input)
+        const long long oab = kernel == "single_pass" ? p2 : 0, oh = oab % 2;
+        std::vector<DTYPE2> sa(n * C + 4), sb(n * C + 4), sh(n * C + 4);
+        std::span<DTYPE> a(reinterpret_cast<DTYPE*>(sa.data()) + oab, n * C);
+        std::span<DTYPE> b(reinterpret_cast<DTYPE*>(sb.data()) + oab, n * C);
+        std::span<DTYPE> h(reinterpret_cast<DTYPE*>(sh.data()) + oh, n * C);
+        std::vector<DTYPE> h0(C, 0);
+        for (auto& x : h) x = NAN;
         for (auto& x : a) x = (DTYPE)(ua(rng) * (rng() & 1 ? 1 : -1));
         for (auto& x : b) x = (DTYPE)nd(rng);
         if (with_h0)

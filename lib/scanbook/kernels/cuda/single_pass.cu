@@ -141,6 +141,51 @@ __device__ __forceinline__ void store_dir(T* p, int reverse, const T (&r)[ITEMS]
     }
 }
 
+// Staging through shared memory. With C <= 16 channels (one channel group) a tile's input is
+// one contiguous run of rows x C elements, but a thread's own elements are C apart (ITEMS
+// consecutive steps of one channel): its loads would each touch a different 32-byte sector.
+// Instead the block copies the whole run into shared memory, 16 bytes a load: a misaligned
+// head (a sliced input) and the tail element by element, the middle as aligned vectors, each
+// warp's 32 loads 512 adjacent bytes. Every thread then picks its elements out of shared
+// memory. One padding element every 32 keeps the lanes of a warp, ITEMS * C elements apart, on
+// different banks. The way out is the same in reverse.
+__device__ __forceinline__ int padded(int i) { return i + (i >> 5); }
+
+template <typename T, typename V, int VN>
+__device__ __forceinline__ void stage_in(const T* __restrict__ src, int n, T* s) {
+    const int tid = threadIdx.x;
+    const int head = min(n, (int)(((16 - ((unsigned long long)src & 15)) & 15) / sizeof(T)));
+    const int nv = (n - head) / VN;
+    if (tid < head) s[padded(tid)] = __ldg(src + tid);
+    const V* sv = reinterpret_cast<const V*>(src + head);
+#pragma unroll 4
+    for (int v = tid; v < nv; v += SP_BLOCK) {
+        const V x = __ldg(sv + v);
+        const T* px = reinterpret_cast<const T*>(&x);
+#pragma unroll
+        for (int e = 0; e < VN; ++e) s[padded(head + v * VN + e)] = px[e];
+    }
+    for (int i = head + nv * VN + tid; i < n; i += SP_BLOCK) s[padded(i)] = __ldg(src + i);
+}
+
+template <typename T, typename V, int VN>
+__device__ __forceinline__ void stage_out(T* __restrict__ dst, int n, const T* s) {
+    const int tid = threadIdx.x;
+    const int head = min(n, (int)(((16 - ((unsigned long long)dst & 15)) & 15) / sizeof(T)));
+    const int nv = (n - head) / VN;
+    if (tid < head) dst[tid] = s[padded(tid)];
+    V* dv = reinterpret_cast<V*>(dst + head);
+#pragma unroll 4
+    for (int v = tid; v < nv; v += SP_BLOCK) {
+        V x;
+        T* px = reinterpret_cast<T*>(&x);
+#pragma unroll
+        for (int e = 0; e < VN; ++e) px[e] = s[padded(head + v * VN + e)];
+        dv[v] = x;
+    }
+    for (int i = head + nv * VN + tid; i < n; i += SP_BLOCK) dst[i] = s[padded(i)];
+}
+
 // GRAD = false: the forward scan, h = scan of (a, b) from h0.
 // GRAD = true: the fused gradient of chapter 5 in one pass. With `reverse` the direction of
 // the *gradient's* scan (the opposite of the forward pass's) and s its logical time:
@@ -165,6 +210,11 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     __shared__ T s_wa[SP_WARPS][CG];
     __shared__ T s_wb[SP_WARPS][CG];
     __shared__ T s_carry[CG];
+    // the staged tile (forward scans of up to 16 channels; a single element otherwise)
+    constexpr bool STAGED = !GRAD && CG <= 16;
+    constexpr int STAGE = STAGED ? SP_BLOCK * ITEMS + SP_BLOCK * ITEMS / 32 : 1;
+    __shared__ T s_a[STAGE];
+    __shared__ T s_b[STAGE];
 
     const int tid = threadIdx.x;
     const int lane = tid & 31;
@@ -187,11 +237,32 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     // ---- load ITEMS steps into registers (identity maps past the end) ----
     T ra[ITEMS], rb[ITEMS];
     const bool vec = (CG == 1) && vec_ok && (t_first + ITEMS <= n_steps);
+    // staged through shared memory: the same for the whole block (it has __syncthreads)
+    const bool staged = STAGED && !(CG == 1 && vec_ok);
+    const long long tile_t0 = j * ((long long)SEGS * ITEMS);  // the tile's first logical step
+    const long long rows = min(n_steps - tile_t0, (long long)SEGS * ITEMS);
+    const long long row0 = reverse ? n_steps - tile_t0 - rows : tile_t0;  // its first row
     if (vec) {
         // C == 1: the ITEMS steps are adjacent in memory (descending when reverse)
         const long long p0 = reverse ? n_steps - t_first - ITEMS : t_first;
         load_dir<T, V, VN, ITEMS>(a + p0, reverse, ra);
         load_dir<T, V, VN, ITEMS>(b + p0, reverse, rb);
+    } else if (staged) {
+        stage_in<T, V, VN>(a + row0 * n_channels, (int)(rows * n_channels), s_a);
+        stage_in<T, V, VN>(b + row0 * n_channels, (int)(rows * n_channels), s_b);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            const long long t = t_first + k;
+            if (live && t < n_steps) {
+                const int i = padded((int)(((reverse ? n_steps - 1 - t : t) - row0) * n_channels + ch));
+                ra[k] = s_a[i];
+                rb[k] = s_b[i];
+            } else {
+                ra[k] = T(1);
+                rb[k] = T(0);
+            }
+        }
     } else {
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
@@ -411,6 +482,16 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     if (vec) {
         store_dir<T, V, VN, ITEMS>(h + (reverse ? n_steps - t_first - ITEMS : t_first), reverse,
                                    ra);
+    } else if (staged) {  // s_a was last read before the look-back's barriers
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            const long long t = t_first + k;
+            if (live && t < n_steps)
+                s_a[padded((int)(((reverse ? n_steps - 1 - t : t) - row0) * n_channels + ch))] =
+                    ra[k];
+        }
+        __syncthreads();
+        stage_out<T, V, VN>(h + row0 * n_channels, (int)(rows * n_channels), s_a);
     } else {
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
