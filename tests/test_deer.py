@@ -62,6 +62,12 @@ def test_gru_float64_agrees_with_the_loop(x64, method):
     assert np.all(np.isfinite(info.residuals[: its + 1]))
     assert np.all(np.isnan(info.residuals[its + 1 :]))
     assert float(info.residual) <= 1e-10 or float(info.residuals[its]) < float(info.residuals[0])
+    # converged means: residual <= tol, or the last step moved no state by more than tol
+    assert float(info.residual) <= 1e-10 or float(jnp.max(jnp.abs(hs - ref))) < 1e-8
+    if method == "damped":
+        assert np.all(np.asarray(info.tries[:its]) == 1)  # a mild cell: no step overflowed
+    else:
+        assert np.all(np.isnan(info.damping)) and not np.any(info.tries)
 
 
 def test_gru_float32_hard_case():
@@ -79,6 +85,16 @@ def test_gru_float32_hard_case():
     hs, info = deer.solve(gru, params, xs, h0, method="damped", safeguard=False)
     assert bool(info.converged) and not bool(info.failed)
     np.testing.assert_allclose(hs, ref, atol=1e-5, rtol=0)
+    # the record of the damping: the first step overflowed at lam = 1e-3 and was retried with
+    # lam ten times larger each time; every later step starts from a tenth of the last lam
+    its = int(info.iterations)
+    lams, tries = np.asarray(info.damping), np.asarray(info.tries)
+    assert tries[0] > 1 and np.all(tries[:its] >= 1) and np.all(tries[its:] == 0)
+    np.testing.assert_allclose(lams[0], 1e-3 * 10.0 ** (tries[0] - 1), rtol=1e-5)
+    for k in range(1, its):
+        start = max(lams[k - 1] / 10, 1e-8)
+        np.testing.assert_allclose(lams[k], start * 10.0 ** (tries[k] - 1), rtol=1e-4)
+    assert np.all(np.isnan(lams[its:]))
 
 
 def test_quasi_and_damped_reach_the_same_states(x64):
@@ -174,6 +190,7 @@ def test_short_sequences(x64, T):
     params, xs, h0 = gru_problem(6, jnp.float64, nh=2, nx=2, T=T)
     hs, info = deer.solve(gru, params, xs, h0)
     assert hs.shape == (T, 2) and bool(info.converged)
+    assert info.damping.shape == info.tries.shape == (max(T, 1) if T else 0,)
     if T:
         np.testing.assert_allclose(hs, deer.sequential(gru, params, xs, h0), atol=1e-12)
 

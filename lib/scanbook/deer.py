@@ -31,16 +31,20 @@ Three methods share that loop:
   of Jacobians and cannot overflow. ``lam`` starts at ``1e-3``; a step that overflows (a state
   inf, NaN or beyond ``1e8`` times the largest ``|f|``) is tried again with ``lam`` ten times
   larger (at most 12 tries), and after every iteration ``lam`` shrinks tenfold, back towards
-  Newton. Whether a step lowers the residual is not tested. This is a simple homotopy between
-  Newton and Picard in the spirit of the Levenberg-Marquardt damping of Gonzalez et al. 2024,
-  not their ELK, which solves the damped (trust-region) problem exactly with a parallel
-  Kalman smoother.
+  Newton. Whether a step lowers the residual is not tested: the damping only keeps the scan
+  finite. This is a simple homotopy between Newton and Picard. It is *not*
+  Levenberg-Marquardt or trust-region damping: a heavily damped Levenberg-Marquardt step
+  shrinks towards no step at all, where this one tends to the full fixed-point step. ELK
+  (Gonzalez et al. 2024) is that different method: each step a trust-region
+  (Levenberg-Marquardt) problem, solved exactly with a parallel Kalman smoother.
 
 Gradients do not flow through the Newton loop. At the solution ``h = F(h)`` (``F`` applies the
 cell to the shifted states), so by the implicit function theorem the adjoint
-``lam[t] = g[t] + J[t+1]^T lam[t+1]`` is one more linear recurrence, run in reverse with the
+``delta[t] = g[t] + J[t+1]^T delta[t+1]`` is one more linear recurrence, run in reverse with the
 transposed Jacobians; the parameters', inputs' and ``h0``'s gradients are then one
-vector-Jacobian product of the cell over all steps at once (:func:`_implicit_vjp`).
+vector-Jacobian product of the cell over all steps at once (:func:`_implicit_vjp`). This
+assumes the solve converged: after a solve that stopped early the gradient is taken at the
+wrong states.
 """
 
 from __future__ import annotations
@@ -63,18 +67,33 @@ METHODS = ("newton", "quasi", "damped")
 class Info(NamedTuple):
     """What :func:`solve` reports beside the states.
 
+    The iteration stops when the largest residual ``|h[t] - f(h[t-1], x[t])|`` falls to
+    ``tol`` OR when the last iteration changed no state by more than ``tol`` (in float32 the
+    residual can stall at the rounding floor), or after ``max_iter`` iterations, or when a
+    residual becomes NaN or infinite.
+
     Attributes:
         iterations: how many Newton (or damped / quasi) steps were taken.
-        converged: whether the largest residual ``|h[t] - f(h[t-1], x[t])|`` fell to ``tol``.
+        converged: whether the largest residual fell to ``tol``, or the last step changed no
+            state by more than ``tol``, without failing. In the second case the residual is
+            only bounded by ``(1 + max_t ||J[t]||) * tol`` (``r = -(I - L_J) d`` for the last
+            step ``d``): read ``residual`` to see where it stopped.
         residuals: the largest residual before each step and after the last one, length
             ``max_iter + 1``; entries past ``iterations`` are NaN.
         failed: whether a residual became NaN or infinite (the iteration stopped there).
+        damping: for ``method="damped"``, the ``lam`` each step was taken with (entry ``k``
+            for step ``k``), length ``max_iter``, NaN past ``iterations``; all NaN for the
+            other methods.
+        tries: for ``method="damped"``, how many values of ``lam`` step ``k`` tried (1 when
+            the first did not overflow); zero past ``iterations`` and for the other methods.
     """
 
     iterations: Any
     converged: Any
     residuals: Any
     failed: Any
+    damping: Any = None
+    tries: Any = None
 
     @property
     def residual(self):
@@ -250,6 +269,8 @@ class _Carry(NamedTuple):
     step: Any  # largest change of a state in the last iteration
     history: Any
     lam: Any  # the damping of the damped method
+    lams: Any  # the lam each step was accepted with (damped)
+    tries: Any  # how many lam each step tried (damped)
 
 
 def _max_abs(x):
@@ -272,10 +293,10 @@ def _damped_update(cell, params, xs, h0, c: _Carry, safeguard):
         return attempt((state[0] * 10.0, *state[1:]))
 
     first = attempt((c.lam, c.hs, c.hs, jnp.bool_(False), jnp.int32(0)))
-    lam, h_new, f, _, _ = jax.lax.while_loop(rejected, next_try, first)
+    lam, h_new, f, _, tries = jax.lax.while_loop(rejected, next_try, first)
     if safeguard:
         h_new = _safeguard(h_new, f)
-    return h_new, jnp.maximum(lam / 10.0, 1e-8)  # start the next iteration nearer Newton
+    return h_new, lam, tries
 
 
 @partial(jax.jit, static_argnums=(0, 5, 6, 8))
@@ -287,25 +308,30 @@ def _iterate(cell, params, xs, h0, init, method, max_iter, tol, safeguard):
     history = jnp.full((max_iter + 1,), jnp.nan, init.dtype).at[0].set(r0)
     lam0 = jnp.asarray(1e-3, init.dtype)
     inf = jnp.asarray(jnp.inf, init.dtype)
-    carry = _Carry(jnp.int32(0), init, r0, inf, history, lam0)
+    lams = jnp.full((max_iter,), jnp.nan, init.dtype)
+    tries = jnp.zeros((max_iter,), jnp.int32)
+    carry = _Carry(jnp.int32(0), init, r0, inf, history, lam0, lams, tries)
 
     def keep_going(c):
         return (c.k < max_iter) & jnp.isfinite(c.res) & (c.res > tol) & (c.step > tol)
 
     def body(c):
+        lams, tries = c.lams, c.tries
         if method == "damped":
-            hs, lam = _damped_update(cell, params, xs, h0, c, safeguard)
+            hs, used, n_tries = _damped_update(cell, params, xs, h0, c, safeguard)
+            lams, tries = lams.at[c.k].set(used), tries.at[c.k].set(n_tries)
+            lam = jnp.maximum(used / 10.0, 1e-8)  # start the next iteration nearer Newton
         else:
             hs = newton_step(cell, params, xs, h0, c.hs, method=method, safeguard=safeguard)
             lam = c.lam
         res, step = res_of(hs), _max_abs(hs - c.hs)
         history = c.history.at[c.k + 1].set(res)
-        return _Carry(c.k + 1, hs, res, step, history, lam)
+        return _Carry(c.k + 1, hs, res, step, history, lam, lams, tries)
 
     out = jax.lax.while_loop(keep_going, body, carry)
     failed = ~jnp.isfinite(out.res)
     converged = ((out.res <= tol) | (out.step <= tol)) & ~failed
-    return out.hs, Info(out.k, converged, out.history, failed)
+    return out.hs, Info(out.k, converged, out.history, failed, out.lams, out.tries)
 
 
 def solve(
@@ -325,14 +351,19 @@ def solve(
 
     Args:
         cell: ``cell(params, h, x) -> h_next``, ``h`` of shape ``(n,)``, a smooth function.
-        params: any pytree (differentiable: gradients by the implicit function theorem).
+        params: any pytree (differentiable in reverse mode, ``jax.grad`` / ``jax.vjp``, by the
+            implicit function theorem, at the returned states: the gradient is right only if
+            the solve converged; ``jax.jvp`` / ``jax.jacfwd`` through ``solve`` raise).
         xs: inputs with a leading time axis ``T`` (an array or a pytree of arrays).
         h0: the initial state ``h[-1]``, shape ``(n,)``, a floating dtype.
         method: ``"newton"`` (full Jacobians), ``"quasi"`` (their diagonals) or ``"damped"``
             (Newton with Jacobians scaled by ``1/(1 + lam)``, between Newton and Picard).
         max_iter: the most iterations; default ``min(T, 100)`` (Newton needs at most ``T``).
-        tol: stop when ``max |h[t] - cell(params, h[t-1], xs[t])| <= tol``; default ``1e-10``
-            in float64 and ``1e-5`` in float32.
+        tol: stop when ``max |h[t] - cell(params, h[t-1], xs[t])| <= tol`` OR when an
+            iteration changed no state by more than ``tol`` (the float32 rounding floor);
+            default ``1e-10`` in float64 and ``1e-5`` in float32. "Converged" then means one
+            of the two, so the final residual can exceed ``tol`` by up to a factor
+            ``1 + max ||J[t]||`` (see :class:`Info`).
         init: a first guess for the states, shape ``(T, n)`` (a warm start, for example the
             previous training step's states); default zeros.
         safeguard: where a step overflows (inf, NaN, or more than 1e8 times the largest
@@ -345,7 +376,9 @@ def solve(
         ``(hs, info)``: the states, shape ``(T, n)``, and an :class:`Info`. When
         ``info.converged`` is false the states are the last iterate, not the solution.
 
-    Float32 matrix products run at full precision (no TF32 on a GPU).
+    Float32 matrix products run at full precision (no TF32 on a GPU). The solver is compiled
+    once per ``cell`` object (a static argument of ``jax.jit``): pass the same function object
+    to reuse it; a fresh ``lambda`` per call recompiles.
 
     Defined in chapter 9.
     """
@@ -369,7 +402,14 @@ def solve(
             raise ValueError(f"init must have shape (T, n) = {(T, n)}; got {init.shape}")
     if T == 0:
         empty = jnp.zeros((0, n), h0.dtype)
-        info = Info(jnp.int32(0), jnp.bool_(True), jnp.zeros((1,), h0.dtype), jnp.bool_(False))
+        info = Info(
+            jnp.int32(0),
+            jnp.bool_(True),
+            jnp.zeros((1,), h0.dtype),
+            jnp.bool_(False),
+            jnp.zeros((0,), h0.dtype),
+            jnp.zeros((0,), jnp.int32),
+        )
         return empty, info
     with jax.default_matmul_precision("highest"):
         hs_star, info = _iterate(
@@ -427,20 +467,21 @@ def _implicit_fwd(cell, params, xs, h0, hs):
 
 
 def _implicit_vjp(cell, residuals, g):
-    """``lam[t] = g[t] + J[t+1]^T lam[t+1]``; then one VJP of the cell over every step.
+    """``delta[t] = g[t] + J[t+1]^T delta[t+1]``; then one VJP of the cell over every step.
 
     At the solution ``hs = F(params, xs, h0, hs)``, so ``d hs = (I - dF/dhs)^{-1} dF``; the
-    transposed solve ``(I - dF/dhs)^T lam = g`` is the reverse recurrence above (``dF/dhs`` is
-    the block sub-diagonal of the ``J[t]``), and ``lam`` then pulls back through ``F``.
+    transposed solve ``(I - dF/dhs)^T delta = g`` is the reverse recurrence above (``dF/dhs``
+    is the block sub-diagonal of the ``J[t]``), and the adjoint ``delta`` (chapter 5's total
+    derivative ``dL/dh[t]``) then pulls back through ``F``.
     """
     params, xs, h0, hs = residuals
     with jax.default_matmul_precision("highest"):  # as the forward solve: no TF32 on a GPU
         h_prev = _shift(hs, h0)
         J = _jacobians(cell, params, h_prev, xs)
         Jt_next = jnp.concatenate([jnp.swapaxes(J[1:], 1, 2), jnp.zeros_like(J[:1])])
-        lam = sbjax.matrix_linear_recurrence(Jt_next, g, jnp.zeros_like(h0), reverse=True)
+        delta = sbjax.matrix_linear_recurrence(Jt_next, g, jnp.zeros_like(h0), reverse=True)
         _, pullback = jax.vjp(lambda p, x, hp: _apply_all(cell, p, hp, x), params, xs, h_prev)
-        dparams, dxs, dh_prev = pullback(lam)
+        dparams, dxs, dh_prev = pullback(delta)
     return dparams, dxs, dh_prev[0], jnp.zeros_like(hs)
 
 
