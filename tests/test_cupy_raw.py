@@ -141,6 +141,13 @@ def test_channel_group_and_choice():
     assert cr.choose_method(64, 1 << 20, n_sm=132) == "serial"
     assert cr.three_phase_blocks(16, 132) == 1
     assert cr.three_phase_blocks(1 << 20, 132) == 264
+    # the scratch (two maps a warp and a block, per channel) stays a small part of the input
+    for T in (1, 31, 32, 1000, 8448, 8449, 65536, 1 << 20, 1 << 26):
+        nb = cr.three_phase_blocks(T, 132)
+        W = cr.three_phase_warps(T, nb)
+        assert 1 <= W <= 32 and (W == 1 or T // (nb * W) >= 32), (T, nb, W)
+        assert 2 * nb * (W + 1) <= max(4, T / 4), (T, nb, W)
+    assert cr.three_phase_warps(1 << 20, 264) == 32
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ __all__ = [
     "three_phase_blocks",
     "three_phase_slices",
     "three_phase_twin",
+    "three_phase_warps",
 ]
 
 KERNEL_FILES = ("serial.cu", "three_phase.cu", "single_pass.cu")
@@ -289,6 +290,16 @@ def single_pass_items(dtype) -> int:
 def three_phase_blocks(n_steps: int, n_sm: int) -> int:
     """Blocks of the three-phase kernel: two an SM, but at least 32 steps a block."""
     return max(1, min(math.ceil(n_steps / 32), THREE_PHASE_BLOCKS_PER_SM * n_sm))
+
+
+def three_phase_warps(n_steps: int, n_blocks: int) -> int:
+    """Warps a block of the three-phase kernel: up to 32, but at least 32 steps a warp.
+
+    Every warp adds one map (two numbers a channel) to the scratch, so a warp with a step or
+    two would make the scratch as large as the input: at T = 8,448 on an H200, 264 blocks of
+    32 warps of one step each. Defined in chapter 4.
+    """
+    return max(1, min(THREE_PHASE_WARPS, n_steps // (32 * n_blocks)))
 
 
 def serial_steps(dtype) -> int:
@@ -785,7 +796,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
         )
     elif method == "three_phase":
         nb = three_phase_blocks(T, n_sm)
-        W = max(1, min(THREE_PHASE_WARPS, -(-T // nb)))  # no warps without a step (short T)
+        W = three_phase_warps(T, nb)
         scratch = cp.empty((2, nb * (W + 1) * C), a.dtype)  # P and R, from the memory pool
         P, R = scratch[0], scratch[1]
         args = (np.int64(T), np.int64(C), rev)
