@@ -11,7 +11,11 @@
 // steps, L = (SP_BLOCK / CG) * ITEMS. Thread `tid` owns channel tid % CG and the ITEMS
 // consecutive time steps of segment tid / CG, kept in registers. With CG = 32 each load of a
 // warp is one 128-byte line across channels; with C = 1 (CG = 1) a thread reads its ITEMS steps
-// with 16-byte vector loads (float4 / double2) when the host says the pointers allow it.
+// with 16-byte vector loads (float4 / double2) when the host says the pointers allow it. The
+// forward scan of up to 16 channels (one channel group, so the tile is one contiguous run of
+// memory), and of one channel whose pointers are not aligned, stages the tile through shared
+// memory instead (stage_in / stage_out below). The kernels are compiled for at most 128
+// registers a thread (__launch_bounds__(SP_BLOCK, 2)): two tiles an SM.
 //
 // Within a tile:
 //   1. each thread composes its ITEMS maps serially, in registers;
@@ -255,7 +259,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         for (int k = 0; k < ITEMS; ++k) {
             const long long t = t_first + k;
             if (live && t < n_steps) {
-                const int i = padded((int)(((reverse ? n_steps - 1 - t : t) - row0) * n_channels + ch));
+                const long long r = reverse ? n_steps - 1 - t : t;  // its row in memory
+                const int i = padded((int)((r - row0) * n_channels + ch));
                 ra[k] = s_a[i];
                 rb[k] = s_b[i];
             } else {
