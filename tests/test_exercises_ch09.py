@@ -36,12 +36,12 @@ def test_scalar_newton_step():
 
 
 def adjoint(J, g, transpose=True):
-    lam, carry = np.zeros_like(g), np.zeros(g.shape[1:], g.dtype)
+    delta, carry = np.zeros_like(g), np.zeros(g.shape[1:], g.dtype)
     for t in range(len(g) - 1, -1, -1):
         M = J[t + 1].T if transpose and t + 1 < len(g) else (J[t + 1] if t + 1 < len(g) else 0)
         carry = g[t] + (M @ carry if t + 1 < len(g) else 0)
-        lam[t] = carry
-    return lam
+        delta[t] = carry
+    return delta
 
 
 def test_deer_adjoint():

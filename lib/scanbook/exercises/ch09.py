@@ -108,7 +108,7 @@ def check_scalar_newton_step(
 def _adjoint_reference(J, g, *, transpose=True, shift=True):
     J, g = np.asarray(J, np.float64), np.asarray(g, np.float64)
     T = len(g)
-    lam = np.zeros_like(g)
+    delta = np.zeros_like(g)
     carry = np.zeros(g.shape[1:])
     for t in range(T - 1, -1, -1):
         nxt = t + 1 if shift else t
@@ -116,18 +116,19 @@ def _adjoint_reference(J, g, *, transpose=True, shift=True):
         if M is not None and transpose:
             M = M.T
         carry = g[t] + (M @ carry if M is not None else 0.0)
-        lam[t] = carry
-    return lam
+        delta[t] = carry
+    return delta
 
 
 def check_deer_adjoint(
     fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
-    """Grade ``fn(J, g) -> lam``: the adjoint of the solved states, ``lam = (dh/d.)^T g``.
+    """Grade ``fn(J, g) -> delta``: the adjoint of the solved states, ``delta[t] = dL/dh[t]``.
 
-    ``J``: ``(T, n, n)``, the Jacobians ``J[t] = df/dh`` at the solution; ``g``: ``(T, n)``,
-    ``dL/dh``. The answer is the reverse recurrence ``lam[t] = g[t] + J[t+1]^T lam[t+1]``,
-    ``lam[T-1] = g[T-1]``. Compared with a float64 loop.
+    ``delta`` is chapter 5's total derivative. ``J``: ``(T, n, n)``, the Jacobians
+    ``J[t] = df/dh`` at the solution; ``g``: ``(T, n)``, the direct derivatives ``dL/dh``.
+    The answer is the reverse recurrence ``delta[t] = g[t] + J[t+1]^T delta[t+1]``,
+    ``delta[T-1] = g[T-1]``. Compared with a float64 loop.
 
     Chapter 9, exercise 2.
     """
@@ -154,7 +155,7 @@ def check_deer_adjoint(
         if len(g) < 2:
             return None
         if same(got, _adjoint_reference(J, g, transpose=False)):
-            return "the adjoint runs through the TRANSPOSED Jacobians: J[t+1].T @ lam[t+1]"
+            return "the adjoint runs through the TRANSPOSED Jacobians: J[t+1].T @ delta[t+1]"
         if same(got, _adjoint_reference(J, g, shift=False)):
             return (
                 "h[t] reaches the loss through the NEXT step, h[t+1] = f(h[t], x[t+1]), whose "
