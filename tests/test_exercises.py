@@ -676,3 +676,28 @@ def test_vjp_grader_wants_a_loop_of_ones_own():
 
     fb = ex.check_linear_recurrence_vjp(vjp_by_library, quiet=True)
     assert not fb and "counting numbers" in fb.message
+
+
+def test_uniform_add_kernel_grader():
+    @cuda.jit
+    def add_prefixes(x, prefixes, tile):
+        i = cuda.grid(1)
+        if i < x.size:
+            x[i] += prefixes[i // tile]
+
+    @cuda.jit
+    def by_block_index(x, prefixes, tile):
+        i = cuda.grid(1)
+        if i < x.size:
+            x[i] += prefixes[cuda.blockIdx.x]
+
+    @cuda.jit
+    def no_bounds_check(x, prefixes, tile):
+        i = cuda.grid(1)
+        x[i] += prefixes[i // tile]
+
+    assert ex.check_uniform_add_kernel(add_prefixes, quiet=True)
+    fb = ex.check_uniform_add_kernel(by_block_index, quiet=True)
+    assert not fb and "i // tile" in fb.message and "blockIdx" in fb.message
+    fb = ex.check_uniform_add_kernel(no_bounds_check, quiet=True)
+    assert not fb and "threads past the end" in fb.message

@@ -26,6 +26,7 @@ __all__ = [
     "check_carry_in",
     "check_warp_scan",
     "check_recurrence_kernel",
+    "check_uniform_add_kernel",
 ]
 
 
@@ -415,6 +416,106 @@ def check_recurrence_kernel(
     return grade(
         "check_recurrence_kernel",
         _launch(kernel, threads),
+        cases,
+        hint=hint,
+        diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+def _launch_uniform_add(kernel, threads: int):
+    """``run(x, prefixes, tile) -> x`` after ``kernel[ceil(n / threads), threads]`` in place."""
+
+    def run(x, prefixes, tile):
+        if not _is_cuda_kernel(kernel):
+            return kernel(x, prefixes, tile)  # not a kernel: report what it returns
+        from numba import cuda
+
+        blocks = max(1, -(-len(x) // threads))
+        if cuda.is_available() and not getattr(cuda, "simulator_available", lambda: False)():
+            d_x = cuda.to_device(x)
+            kernel[blocks, threads](d_x, cuda.to_device(prefixes), tile)
+            cuda.synchronize()
+            return d_x.copy_to_host()
+        kernel[blocks, threads](x, prefixes, tile)
+        return x
+
+    return run
+
+
+def check_uniform_add_kernel(
+    kernel, *, threads: int = 32, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade a Numba CUDA kernel ``kernel(x, prefixes, tile)``: the uniform add of section 3.5.
+
+    ``x`` (1-D, length ``n``) holds the scanned tiles of ``tile`` elements each (the last may
+    be shorter); ``prefixes[k]`` is the sum of everything before tile ``k``. The kernel adds
+    ``prefixes[i // tile]`` to ``x[i]`` in place, one thread per element. The grader
+    launches ``kernel[ceil(n / threads), threads](x, prefixes, tile)`` (in Numba's CUDA
+    simulator when there is no GPU) with tiles that are not the size of the launch's blocks
+    and lengths that are not multiples of either, and compares ``x``; float32 and float64.
+
+    Chapter 3, exercise 6.
+    """
+    rng = make_rng(36)
+    cases = []
+    for n, tile, dtype in (
+        (1, 4, np.float64),
+        (7, 4, np.float64),
+        (33, 8, np.float32),
+        (100, 16, np.float64),
+        (70, 64, np.float32),
+        (130, 5, np.float64),
+    ):
+        x = random_values(rng, n, dtype=dtype)
+        tiles = -(-n // tile)
+        prefixes = random_values(rng, tiles, dtype=dtype)
+        expected = x.astype(np.float64) + prefixes.astype(np.float64)[np.arange(n) // tile]
+        rtol, atol = (1e-6, 1e-6) if dtype == np.float32 else (1e-12, 1e-12)
+        cases.append(
+            Case(
+                f"n={n}, tile={tile}, {np.dtype(dtype).name}",
+                (x, prefixes, tile),
+                expected,
+                show={"x": x, "prefixes": prefixes, "tile": tile},
+                rtol=rtol,
+                atol=atol,
+            )
+        )
+
+    def diagnose(case: Case, got) -> str | None:
+        if not _is_cuda_kernel(kernel):
+            return None
+        x, prefixes, tile = case.args
+        if not is_numeric(got) or np.shape(got) != np.shape(case.expected):
+            return None
+        n = len(x)
+        by_block = (
+            x.astype(np.float64)
+            + np.concatenate([prefixes.astype(np.float64), np.zeros(n)])[np.arange(n) // threads]
+        )
+        if tile != threads and same(got, by_block):
+            return (
+                "the tile of element i is i // tile, not cuda.blockIdx.x: the blocks of this "
+                "launch and the tiles of the scan need not have the same size"
+            )
+        if same(got, x):
+            return "x came back unchanged: add the prefix into x[i] in place (x[i] += ...)"
+        return None
+
+    hint = (
+        "i = cuda.grid(1); if i < x.size: x[i] += prefixes[i // tile] (threads past the end "
+        "must do nothing)"
+    )
+    if not _is_cuda_kernel(kernel):
+        hint = (
+            "pass a CUDA kernel: decorate the function with @cuda.jit (from numba import cuda); "
+            "the grader launches it as kernel[blocks, threads](x, prefixes, tile)"
+        )
+    return grade(
+        "check_uniform_add_kernel",
+        _launch_uniform_add(kernel, threads),
         cases,
         hint=hint,
         diagnose=diagnose,
