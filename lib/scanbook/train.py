@@ -355,6 +355,7 @@ def train(
                         f"data must give minibatches of one shape; step 0 gave x {shapes[0]}, "
                         f"y {shapes[1]}, step {step} gave x {np.shape(x)}, y {np.shape(y)}"
                     )
+            jax.block_until_ready((x, y))  # drawing the minibatch is not part of the step time
             t0 = time.perf_counter()
             params, opt_state, loss, acc, gnorm = compiled(params, opt_state, x, y)
             loss, acc, gnorm = jax.device_get((loss, acc, gnorm))  # waits for the step to finish

@@ -133,13 +133,14 @@ def plot_memorise(records: list[dict], *, x: str = "wall"):
         ax.axhline(records[0].get("target", 0.95), color="k", ls="--", lw=1)
         ax.set_title(f"T = {T:,}")
         ax.set_ylim(0.4, 1.02)
-        ax.set_xlabel("training time (s)" if x == "wall" else "step")
+        ax.set_xlabel("training time (s, log scale)" if x == "wall" else "step")
         if x == "wall":
             from matplotlib.ticker import NullFormatter
 
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
-    axes[0][0].set_ylabel("accuracy")
+    window = records[0].get("window", 10)
+    axes[0][0].set_ylabel(f"accuracy (mean of {window} steps)")
     axes[0][0].legend(fontsize="small")
     devices = sorted({str(r.get("device") or "this machine") for r in records})
     date = records[0].get("date")
