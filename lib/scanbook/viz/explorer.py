@@ -27,7 +27,7 @@ PHASE_NOTES = {
     "sweep": "every position i ≥ d combines in position i − d, all at once",
     "up-sweep": "each right child absorbs its left sibling: a tree of partial sums",
     "clear-root": "the root is replaced by the identity: no operator application",
-    "down-sweep": "left ← parent's prefix; right ← prefix ∘ left total (a swap)",
+    "down-sweep": "left ← parent's prefix; right ← prefix ⊕ left total (a swap)",
     "reduce": "each chunk folds its next element into a running total (a scratch copy)",
     "carry": "the chunk totals are scanned one after another: each chunk's carry-in",
     "scan": "each chunk is rescanned from the input, from its carry-in (kept apart)",
