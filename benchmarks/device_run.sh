@@ -25,7 +25,8 @@
 # Settings (environment): PYTHON (python3), BENCH (the command that runs `scanbook.bench`; the dry
 # run sets the emulated GPU's runner), BUDGET_S (560), T_SMOKE (60), T_SANITIZER (35 a tool),
 # T_TESTS (60), T_NBVAL (110), SMOKE_ARGS, SANITIZER_ARGS, TEST_ARGS, NBVAL_NOTEBOOKS, and
-# EXTRA_ARGS_<benchmark> (more arguments for one benchmark, e.g. EXTRA_ARGS_gpu="--quick").
+# EXTRA_ARGS_<benchmark> (more arguments for one benchmark, e.g. EXTRA_ARGS_gpu="--quick"), and
+# BENCH_ONLY (the benchmarks of the plan to run, e.g. "gpu grad"; default all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -96,6 +97,9 @@ plan=$("${BENCH[@]}" --device-run-plan 2>"$LOGS/plan.log") || plan=""
 [ -z "$plan" ] && not_run bench "python -m scanbook.bench --device-run-plan failed (logs/plan.log)"
 while read -r -a entry; do
     [ "${#entry[@]}" -ge 2 ] || continue
+    if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" ${entry[0]} "* ]]; then
+        continue  # BENCH_ONLY="gpu grad": only these benchmarks of the plan
+    fi
     extra_var="EXTRA_ARGS_${entry[0]}"  # e.g. EXTRA_ARGS_gpu="--elements 2048" (the dry run)
     read -r -a extra <<<"${!extra_var:-}"
     step "bench-${entry[0]}" "${entry[1]}" "${BENCH[@]}" "${entry[0]}" "${entry[@]:2}" "${extra[@]}"

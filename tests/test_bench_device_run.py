@@ -55,6 +55,7 @@ def dry_run(tmp_path_factory):
         "TEST_ARGS": str(hang),
         "NBVAL_NOTEBOOKS": str(notebook),
         "BUDGET_S": "240",
+        "BENCH_ONLY": "gpu grad",  # the models, memorise and deer benchmarks run minutes here
     }
     proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
                           timeout=300, cwd=tmp)  # fmt: skip
