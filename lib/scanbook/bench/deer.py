@@ -5,10 +5,12 @@ Defined in chapter 9. Run it with ``python -m scanbook.bench deer [--preset cpu|
 [--budget-s S] [--json PATH | --save]`` (``--save``: ``benchmarks/results/deer-<device>.json``,
 whose GPU records chapter 9 plots).
 
-The workload is the one of Lim et al. (2024): an untrained GRU cell (reset gate inside the
-candidate, as in ``flax.linen.GRUCell``) with hidden size ``n`` and input size ``n``, float32,
-random inputs, a batch of ``B`` sequences of length ``T`` (``jax.vmap`` over the batch). For
-each ``(n, T)``:
+The workload follows Lim et al. (2024)'s cell and sizes, with our own random initialisation
+(uniform, scaled by ``1/sqrt(fan_in)``; flax uses other initialisers, and the iteration
+counts, so the speed-ups, depend on the weights' scale): an untrained GRU cell (reset gate
+inside the candidate, as in ``flax.linen.GRUCell``) with hidden size ``n`` and input size
+``n``, float32, random inputs, a batch of ``B`` sequences of length ``T`` (``jax.vmap`` over
+the batch). For each ``(n, T)``:
 
 * ``sequential``: :func:`scanbook.deer.sequential`, the ``lax.scan`` loop, jitted;
 * one record per DEER method: :func:`scanbook.deer.solve` with ``warn=False``, jitted.
