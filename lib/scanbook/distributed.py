@@ -25,8 +25,12 @@ The gradient (a custom VJP) is the reverse recurrence of chapter 5,
 ``db[t] = g[t] + a[t+1] db[t+1]``, run by the same sharded algorithm from the other end;
 ``da[t] = db[t] h[t-1]``, ``dh0 = a[0] db[0]``. :func:`matrix_linear_recurrence` does the
 same for ``h[t] = A[t] @ h[t-1] + b[t]`` (summaries are ``n x n`` matrices), which is what
-one Newton step of DEER (chapter 9) solves; :func:`deer_newton` runs DEER's iteration with
-it, every step of the sequence on its own device's shard.
+one Newton step of DEER (chapter 9) solves; :func:`deer_newton` runs DEER's plain Newton
+iteration with it, every step of the sequence on its own device's shard.
+
+When ``T`` is not a multiple of the device count the sequence is padded with identity steps;
+the result then comes back replicated on every device, at the cost of an all-gather of the
+whole result (see :func:`linear_recurrence`).
 """
 
 from __future__ import annotations
@@ -240,14 +244,21 @@ def linear_recurrence(a, b, h0=None, *, mesh=None, axis=None, reverse: bool = Fa
         reverse: ``h[t] = a[t] * h[t+1] + b[t]`` with ``h[T] = h0``.
 
     Returns:
-        ``h``, shape and dtype of ``b``, sharded along time over ``mesh`` (``T = 0``: an
-        empty array). It equals :func:`scanbook.jax.linear_recurrence` up to rounding.
+        ``h``, shape and dtype of ``b`` (``T = 0``: an empty array). When ``T`` is a
+        multiple of the device count, ``h`` is sharded along time over ``mesh`` and the
+        forward pass communicates only the chunk summaries. Otherwise ``h`` is
+        **replicated**: every device holds all of it. It equals
+        :func:`scanbook.jax.linear_recurrence` up to rounding.
 
     Each device scans its chunk, the chunk summaries are all-gathered and scanned, and each
     device fixes up its chunk with the state carried into it (the module docstring).
     ``T`` need not be a multiple of the device count: the sequence is padded at the end with
-    identity steps (``a = 1, b = 0``) and the padding sliced off. ``jax.grad`` works: the
-    gradient is chapter 5's reverse recurrence, run by the same sharded algorithm.
+    identity steps (``a = 1, b = 0``) and the padding sliced off. That has a cost: a JAX
+    array is laid out in equal blocks, so XLA moves the inputs to lay out the padded arrays
+    (an all-to-all) and all-gathers the whole result to slice it, far more traffic than the
+    summaries. For long sequences choose ``T`` as a multiple of the device count.
+    ``jax.grad`` works: the gradient is chapter 5's reverse recurrence, run by the same
+    sharded algorithm.
 
     Raises:
         ValueError: shapes that do not match, an ``axis`` the mesh does not have.
@@ -270,7 +281,9 @@ def matrix_linear_recurrence(A, b, h0=None, *, mesh=None, axis=None, reverse: bo
     The matrix form of :func:`linear_recurrence`: ``A`` of shape ``(T, n, n)``, ``b`` of
     shape ``(T, n)``, ``h0`` of shape ``(n,)`` (None: zeros). The chunk summaries are the
     products of a chunk's matrices, ``n x n``, and its final state from zero, ``n``: so each
-    device sends ``n^2 + n`` numbers, whatever ``T``. Differentiable (custom VJP: the
+    device sends ``n^2 + n`` numbers, whatever ``T``. As for :func:`linear_recurrence`, the
+    result is sharded along time when ``T`` is a multiple of the device count and replicated
+    (every device holds all of it, after an all-gather) otherwise. Differentiable (custom VJP: the
     transposed, shifted matrices run in reverse, sharded the same way). DEER's Newton step
     (chapter 9) is this recurrence; :func:`deer_newton` uses it.
 
@@ -313,10 +326,14 @@ def deer_newton(cell, params, xs, h0, *, mesh=None, axis=None, max_iter=20, tol=
     (:func:`scanbook.deer.residual`) is at most ``tol`` (default 1e-10 in float64, 1e-5 in
     float32) or after ``max_iter`` steps.
 
+    This is plain Newton: no damping, no quasi-Newton diagonal, no implicit gradient (the
+    iteration is a Python loop, not differentiable). Those are in :func:`scanbook.deer.solve`,
+    which runs on one device: it calls the single-device scans of :mod:`scanbook.jax` and has
+    no argument to pass in another linear solver.
+
     Returns:
         ``(hs, residuals)``: the states ``(T, n)`` and the largest residual before each step
-        and after the last (a NumPy array). For damping, quasi-Newton and implicit
-        gradients use :func:`scanbook.deer.solve` on one device.
+        and after the last (a NumPy array, one entry longer than the number of steps taken).
 
     Defined in chapter 10.
     """
@@ -392,6 +409,8 @@ _COLLECTIVE = re.compile(
     r"reduce-scatter)(-start)?\("
 )
 _SHAPE = re.compile(r"(pred|[suf]\d+|bf16|c64|c128)\[([\d,]*)\]")
+_LAYOUT = re.compile(r"\{[^{}]*\}")
+_CONTEXT = re.compile(r"^[su]32\[\]$")
 _BITS = {"pred": 8, "bf16": 16, "c64": 64, "c128": 128}
 
 
@@ -403,16 +422,57 @@ def _shape_bytes(text: str) -> int:
     return total
 
 
+def _tuple_elements(text: str) -> list[str]:
+    """The top-level elements of an HLO result type ``(x, (y, z), ...)`` (layouts removed)."""
+    text = _LAYOUT.sub("", text).strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        return [text]
+    parts, depth, start = [], 0, 1
+    for k, ch in enumerate(text[1:-1], start=1):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:k].strip())
+            start = k + 1
+    parts.append(text[start:-1].strip())
+    return [x for x in parts if x]
+
+
+def _result_of_start(kind: str, shapes: str) -> str:
+    """The part of an asynchronous ``-start``'s result type that is the collective's result.
+
+    ``all-reduce-start`` returns the result itself (one array, or a tuple of them when XLA
+    combined several all-reduces). ``all-gather-start`` and ``collective-permute-start``
+    return ``(operands, results)``, possibly followed by ``u32[]`` context scalars; when
+    several collectives were combined into one, the operands and the results are tuples
+    themselves: ``((f32[1,16], f32[1,16]), (f32[8,16], f32[8,16]))``.
+    """
+    if kind == "all-reduce":
+        return shapes
+    parts = [x for x in _tuple_elements(shapes) if not _CONTEXT.match(x)]
+    return parts[1] if len(parts) >= 2 else " ".join(parts)
+
+
 def collective_bytes(hlo_text: str) -> dict[str, int]:
     """The bytes each collective of a compiled program *produces* on one device, by kind.
 
     Reads the HLO text of ``jax.jit(f).lower(...).compile().as_text()``: every
     ``all-gather``, ``all-reduce``, ``collective-permute``, ``all-to-all`` and
-    ``reduce-scatter`` and the size of its result (for an asynchronous ``-start``, the
-    last element of the tuple it returns; per device, as the text of an SPMD
-    program is per device). An all-gather over ``p`` devices produces ``p`` blocks of which
-    the device sent (in a ring) ``p - 1``. Returns ``{kind: bytes}``; kinds that do not occur
-    are absent.
+    ``reduce-scatter`` and the size of its result, per device (the text of an SPMD program
+    is one device's). A collective that XLA combined from several returns a tuple, and every
+    element counts. An asynchronous ``-start`` (the form XLA:GPU emits) counts only its
+    result: for ``all-gather-start`` and ``collective-permute-start`` the second top-level
+    element of the ``(operands, results[, contexts])`` tuple it returns, for
+    ``all-reduce-start`` all of it; the matching ``-done`` is not counted again. Collectives
+    that XLA wraps in a generic ``async-start`` are counted at the instruction inside the
+    wrapped computation.
+
+    These are the bytes a collective *delivers*, not the bytes a device *sends*: that depends
+    on the algorithm the runtime picks (a ring all-gather over ``p`` devices sends ``p - 1``
+    of the ``p`` blocks it produces; a tree or a direct exchange differs). Returns
+    ``{kind: bytes}``; kinds that do not occur are absent.
 
     Defined in chapter 10.
     """
@@ -424,9 +484,8 @@ def collective_bytes(hlo_text: str) -> dict[str, int]:
             continue  # the -start op already counted the transfer
         m = _COLLECTIVE.search(line)
         if m:
-            shapes = m.group(1)
-            if m.group(3):  # an async start returns (operand, result): count the result
-                shapes = _SHAPE.findall(shapes)[-1:]
-                shapes = " ".join(f"{d}[{s}]" for d, s in shapes)
-            out[m.group(2)] = out.get(m.group(2), 0) + _shape_bytes(shapes)
+            shapes, kind = m.group(1), m.group(2)
+            if m.group(3):  # an async start: count only the result, not the operands
+                shapes = _result_of_start(kind, shapes)
+            out[kind] = out.get(kind, 0) + _shape_bytes(shapes)
     return out

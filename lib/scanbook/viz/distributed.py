@@ -16,8 +16,9 @@ def draw_devices(p: int = 4, L: int = 6, ax=None):
     """A diagram of Algorithm 1 on ``p`` devices, chunks of ``L`` steps, left to right.
 
     One row per device: its chunk scanned from zero (phase 1, purple), the summary
-    ``(P_i, U_i)`` sent to the all-gather (phase 2, orange), the carry ``C_{i-1}`` it picks
-    out, and the chunk fixed up with it (phase 3, teal). Returns the Figure.
+    ``(P_i, U_i)`` sent to the all-gather (phase 2, orange; drawn as one exchange, counted
+    in chapter 10 as a ring of ``p - 1`` steps), the carry ``C_{i-1}`` it picks out, and the
+    chunk fixed up with it (phase 3, teal). Returns the Figure.
 
     Defined in chapter 10.
     """
@@ -80,13 +81,28 @@ def draw_devices(p: int = 4, L: int = 6, ax=None):
         )
     )
     top = p + 0.15
-    ax.text(L / 2, top, "1. local scan from zero\n(no communication)", ha="center", fontsize=8)
+    ax.text(
+        L / 2,
+        top,
+        "1. local scan from zero: $u_t$ and $P_t$\n(no communication)",
+        ha="center",
+        fontsize=8,
+    )
     ax.text(
         x_gather + 0.3,
         top,
-        "2. all-gather the summaries,\nscan them from $h_{-1}$",
+        f"2. all-gather: every device\nreceives all {p} summaries",
         ha="center",
         fontsize=8,
+    )
+    ax.text(
+        x_carry + 0.7,
+        -0.25,
+        f"carry $C_{{i-1}}$: each device\nscans the {p} summaries itself",
+        ha="center",
+        va="top",
+        fontsize=8,
+        color=teal,
     )
     ax.text(
         x_fix + L / 2,
@@ -96,7 +112,7 @@ def draw_devices(p: int = 4, L: int = 6, ax=None):
         fontsize=8,
     )
     ax.set_xlim(-1.6, x_fix + L + 0.2)
-    ax.set_ylim(0, p + 0.9)
+    ax.set_ylim(-0.9, p + 0.9)
     ax.set_axis_off()
     return ax.figure
 
@@ -150,8 +166,9 @@ def plot_bytes(Ts, sharded, gather_all, *, measured=None, p=None, ax=None):
     """Bytes one device sends against ``T``: the sharded scan and the all-gather of the data.
 
     ``sharded`` and ``gather_all`` are sequences of bytes, one per ``T`` (the model);
-    ``measured`` (optional) is ``(Ts, sharded, gather_all)`` read from compiled programs,
-    drawn as crosses. Returns the Figure.
+    ``measured`` (optional) is ``(Ts, sharded, gather_all)``: the bytes the compiled
+    programs' all-gathers produce, times ``(p - 1) / p`` (a ring), drawn as crosses.
+    Returns the Figure.
 
     Defined in chapter 10.
     """
@@ -163,7 +180,7 @@ def plot_bytes(Ts, sharded, gather_all, *, measured=None, p=None, ax=None):
     ax.loglog(Ts, sharded, "-", color=HIGHLIGHT, label="sharded scan (summaries only)")
     if measured is not None:
         mT, ms, mg = (np.asarray(x, float) for x in measured)
-        ax.loglog(mT, ms, "x", color="k", ms=9, label="read from the compiled HLO")
+        ax.loglog(mT, ms, "x", color="k", ms=9, label="HLO result $\\times (p-1)/p$")
         ax.loglog(mT, mg, "x", color="k", ms=9)
     ax.set_xlabel("sequence length $T$")
     ax.set_ylabel("bytes sent per device")
