@@ -59,6 +59,24 @@ def test_auto_picks_serial_with_many_channels(fake_gpu, rng):
     assert rel_err(fake_gpu.asnumpy(h), reference_recurrence(a, b, h0)) <= 1e-5
 
 
+def test_blocks_run_concurrently_through_the_host_code(fake_gpu, rng):
+    # the emulated GPU runs a launch's blocks side by side: through the host code too, tiles
+    # find predecessors that have published nothing yet (they wait) or only their aggregate
+    T = 5 * cr.SINGLE_PASS_BLOCK * cr.single_pass_items(np.float32) + 3  # 6 tiles, C = 1
+    a, b, h0 = inputs(rng, T, 1, np.float32)
+    want = reference_recurrence(a, b, h0)
+    d = [fake_gpu.asarray(x) for x in (a, b, h0)]
+    fake_gpu.COUNTERS.update(dict.fromkeys(fake_gpu.COUNTERS, 0))
+    for _ in range(4):
+        h = cr.linear_recurrence(*d, method="single_pass")
+        assert rel_err(fake_gpu.asnumpy(h), want) <= 1e-4
+        seen = fake_gpu.COUNTERS
+        if seen["waits"] and seen["flag1"]:
+            break
+    assert seen["max_resident"] >= 2 and seen["blocks"] >= 6, seen
+    assert seen["waits"] > 0 and seen["flag1"] > 0, seen
+
+
 def test_misaligned_and_strided_inputs(fake_gpu, rng):
     # C = 1 with pointers off the 16-byte grid: the kernel must take its scalar path
     a, b, h0 = inputs(rng, 4097, 1, np.float32)
