@@ -1,7 +1,9 @@
 # Parallel Scans for Sequence Models: the two set-up commands and the GPU check.
 #
 #   make book       install (into .venv) and build the site into _build/html, executing every chapter
-#   make test       install and run every test: lint, library, notebooks (nbval), the book build
+#   make test       install and run every test: lint, the book build (executes every chapter),
+#                   library, executed chapters, site
+#   make nbval      every chapter under pytest --nbval-lax
 #   make gpu-check  on a machine with an NVIDIA GPU: real-kernel tests, then the GPU benchmarks
 #   make gpu-check-preinstalled   the same with the machine's own python3 (CuPy, JAX, Numba CUDA
 #                   already installed), for GPU machines that cannot reach a package registry
@@ -20,11 +22,11 @@ GPU_LOCK := requirements-gpu.lock
 STAMP    := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test gpu-check gpu-check-preinstalled gpu-emulated gpu-wheels gpu-device-dry-run lint \
+.PHONY: book test nbval gpu-check gpu-check-preinstalled gpu-emulated gpu-wheels gpu-device-dry-run lint \
         venv venv-gpu assets clean help
 
 help:
-	@sed -n '3,11p' Makefile
+	@sed -n '3,13p' Makefile
 
 # -- environment -------------------------------------------------------------------------------
 $(STAMP): $(LOCK) pyproject.toml
@@ -54,12 +56,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Build the book first (it executes every chapter), then one pytest run: the library tests,
-# every chapter under nbval, and the checks of the built site.
+# Build the book first, from a fresh execution cache: it executes every chapter once, top to
+# bottom, and any error or failed assert in a cell fails the build (allow_errors: false, -W).
+# Then one pytest run: the library tests, the chapters as the build executed them
+# (tests/test_chapters_executed.py) and the checks of the built site.
 test: $(STAMP) assets
 	$(MAKE) --no-print-directory lint
+	rm -rf _build/.jupyter_cache _build/jupyter_execute
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
-	$(BIN)/pytest -m "not gpu" tests --nbval-lax chapters
+	$(BIN)/pytest -m "not gpu" tests
+
+# Every chapter under nbval (pytest --nbval-lax), each in a kernel of its own: the same cells
+# and asserts the book build runs, reported per cell.
+nbval: $(STAMP)
+	$(BIN)/pytest --nbval-lax chapters
 
 # the file name of this GPU's results, as python -m scanbook.bench gpu names them
 GPU_SLUG := import scanbook.bench.common as c; print(c.gpu_slug())
