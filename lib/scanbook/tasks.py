@@ -1,6 +1,7 @@
 """Tasks to train sequence models on: one-bit memorisation, noisy forecasting, sequential digits.
 
-Defined in chapter 7 (:ref:`ch-long-deps`); chapter 8 trains the LMU on :func:`digits`.
+Defined in chapter 7 (:ref:`ch-long-deps`); chapter 8 trains the LMU on :func:`digits`, chapter 9
+uses :func:`forecasting`.
 
 Every function returns **time-major** arrays, as the rest of the book does: inputs ``x`` of shape
 ``(T, batch, in_dim)`` (float32) and labels ``y`` of shape ``(batch,)`` (int32 classes) or
@@ -98,7 +99,7 @@ def _generator(rng, name: str = "rng") -> np.random.Generator:
 
 
 def memorisation(rng, T: int, batch: int, *, in_dim: int = 8):
-    """Martin & Cundy's one-bit memorisation task: remember the sign of the first input.
+    """A variant of Martin & Cundy's one-bit memorisation task: remember the first input's sign.
 
     Each sequence is ``T`` one-hot vectors of width ``in_dim``. The first, ``x[0]``, points
     along the fixed direction ``e_0`` with sign ``+1`` (class 1) or ``-1`` (class 0), the class
@@ -195,7 +196,7 @@ def forecasting(
     Returns:
         ``(x, y)``, both float32 of shape ``(T, batch, 1)``.
 
-    Defined in chapter 7.
+    Defined in chapter 7's library and used in chapter 9.
     """
     T = _check_int("T", T, 1)
     batch = _check_int("batch", batch, 1)
