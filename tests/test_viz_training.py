@@ -75,3 +75,5 @@ def test_memorise_records_from_files(tmp_path, monkeypatch):
     assert "did not" in training.describe_memorise([{**_record("lstm", 64, False), "device": "G"}])
     fig = training.plot_memorise(records)
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == "T = 64"
+    assert fig.axes[0].get_xscale() == "log" and "log scale" in fig.axes[0].get_xlabel()
+    assert fig.axes[0].get_ylabel().startswith("accuracy (mean of")
