@@ -44,12 +44,13 @@ def test_vector_loads_and_stores_on_the_aligned_path(machine_code):
         assert any(i.startswith("STG.E.128") for i in code), kernel
     # up to 16 channels the tile goes through shared memory: 16-byte loads and stores of the
     # contiguous run of rows (aligned or not), not single words C apart
-    for dtype in ("f32", "f64"):
-        for cg in (2, 4, 8, 16):
-            code = sp[f"single_pass_{dtype}_cg{cg}"]["sass"]
-            assert any(i.startswith("LDG.E.128") for i in code), (dtype, cg)
-            assert any(i.startswith("STG.E.128") for i in code), (dtype, cg)
-            assert any(i.startswith("LDS") for i in code), (dtype, cg)
+    for kind in ("", "_vjp"):  # the forward scan and the fused gradient
+        for dtype in ("f32", "f64"):
+            for cg in (2, 4, 8, 16):
+                code = sp[f"single_pass{kind}_{dtype}_cg{cg}"]["sass"]
+                assert any(i.startswith("LDG.E.128") for i in code), (kind, dtype, cg)
+                assert any(i.startswith("STG.E.128") for i in code), (kind, dtype, cg)
+                assert any(i.startswith("LDS") for i in code), (kind, dtype, cg)
     for kernel in ("stream_add_f32", "stream_add_f64"):
         code = machine_code["serial.cu"][kernel]["sass"]
         assert any(re.match(r"LDG\.E\.(CONSTANT\.)?128|LDG\.E\.128", i) for i in code), kernel

@@ -11,10 +11,10 @@
 // steps, L = (SP_BLOCK / CG) * ITEMS. Thread `tid` owns channel tid % CG and the ITEMS
 // consecutive time steps of segment tid / CG, kept in registers. With CG = 32 each load of a
 // warp is one 128-byte line across channels; with C = 1 (CG = 1) a thread reads its ITEMS steps
-// with 16-byte vector loads (float4 / double2) when the host says the pointers allow it. The
-// forward scan of up to 16 channels (one channel group, so the tile is one contiguous run of
+// with 16-byte vector loads (float4 / double2) when the host says the pointers allow it. A
+// scan of up to 16 channels (one channel group, so the tile is one contiguous run of
 // memory), and of one channel whose pointers are not aligned, stages the tile through shared
-// memory instead (stage_in / stage_out below). The kernels are compiled for at most 128
+// memory instead (stage_in / stage_out below), the gradient too. Compiled for at most 128
 // registers a thread (__launch_bounds__(SP_BLOCK, 2)): two tiles an SM.
 //
 // Within a tile:
@@ -214,8 +214,8 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     __shared__ T s_wa[SP_WARPS][CG];
     __shared__ T s_wb[SP_WARPS][CG];
     __shared__ T s_carry[CG];
-    // the staged tile (forward scans of up to 16 channels; a single element otherwise)
-    constexpr bool STAGED = !GRAD && CG <= 16;
+    // the staged tile (up to 16 channels; a single element otherwise)
+    constexpr bool STAGED = CG <= 16;
     constexpr int STAGE = STAGED ? SP_BLOCK * ITEMS + SP_BLOCK * ITEMS / 32 : 1;
     __shared__ T s_a[STAGE];
     __shared__ T s_b[STAGE];
@@ -311,6 +311,18 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         if (vec) {
             load_dir<T, V, VN, ITEMS>(hf + (reverse ? n_steps - t_first - ITEMS : t_first),
                                       reverse, rh);
+        } else if (staged) {  // through s_a again, once every thread has its a
+            __syncthreads();
+            stage_in<T, V, VN>(hf + row0 * n_channels, (int)(rows * n_channels), s_a);
+            __syncthreads();
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k) {
+                const long long t = t_first + k;
+                if (live && t < n_steps) {
+                    const long long r = reverse ? n_steps - 1 - t : t;
+                    rh[k] = s_a[padded((int)((r - row0) * n_channels + ch))];
+                }
+            }
         } else {
 #pragma unroll
             for (int k = 0; k < ITEMS; ++k)
@@ -478,7 +490,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         if (vec) {
             store_dir<T, V, VN, ITEMS>(da + (reverse ? n_steps - t_first - ITEMS : t_first),
                                        reverse, rb);
-        } else {
+        } else if (!staged) {  // (staged: below, with db)
 #pragma unroll
             for (int k = 0; k < ITEMS; ++k)
                 if (live && t_first + k < n_steps) da[at(t_first + k)] = rb[k];
@@ -487,16 +499,20 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     if (vec) {
         store_dir<T, V, VN, ITEMS>(h + (reverse ? n_steps - t_first - ITEMS : t_first), reverse,
                                    ra);
-    } else if (staged) {  // s_a was last read before the look-back's barriers
+    } else if (staged) {  // s_a, s_b were last read before the look-back's barriers
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
             const long long t = t_first + k;
-            if (live && t < n_steps)
-                s_a[padded((int)(((reverse ? n_steps - 1 - t : t) - row0) * n_channels + ch))] =
-                    ra[k];
+            if (live && t < n_steps) {
+                const long long r = reverse ? n_steps - 1 - t : t;
+                const int i = padded((int)((r - row0) * n_channels + ch));
+                s_a[i] = ra[k];  // h (db for the gradient)
+                if (GRAD) s_b[i] = rb[k];  // da
+            }
         }
         __syncthreads();
         stage_out<T, V, VN>(h + row0 * n_channels, (int)(rows * n_channels), s_a);
+        if (GRAD) stage_out<T, V, VN>(da + row0 * n_channels, (int)(rows * n_channels), s_b);
     } else {
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
