@@ -27,8 +27,13 @@ def executed(chapter: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def text(source) -> str:
+    """A cell's source: nbformat stores it as one string or as a list of lines."""
+    return source if isinstance(source, str) else "".join(source)
+
+
 def code_cells(nb: dict) -> list[dict]:
-    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and text(c["source"]).strip()]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -36,8 +41,8 @@ def test_every_code_cell_ran_without_error(chapter):
     nb = executed(chapter)
     cells = code_cells(nb)
     assert cells, f"{chapter.name} has no code"
-    source = {json.dumps(c["source"]) for c in code_cells(json.loads(chapter.read_text()))}
-    built = {json.dumps(c["source"]) for c in cells}
+    source = [text(c["source"]) for c in code_cells(json.loads(chapter.read_text()))]
+    built = [text(c["source"]) for c in cells]
     assert source == built, f"the build executed an older {chapter.name}: rebuild the book"
     for i, cell in enumerate(cells):
         assert cell.get("execution_count"), f"{chapter.name}: code cell {i} did not run"
