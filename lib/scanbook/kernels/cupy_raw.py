@@ -22,12 +22,37 @@ them: :func:`compile_check` compiles every source to PTX with NVRTC, and the Num
 from __future__ import annotations
 
 import importlib.resources
-import math
 import re
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from .cupy_plan import (  # noqa: F401  (re-exported: the shapes, the model and the twins)
+    COPY_BYTES_PER_S,
+    DRAM_LATENCY_S,
+    H200_SMS,
+    L2_LATENCY_S,
+    LOOKBACK_WINDOW,
+    SERIAL_BLOCK,
+    SINGLE_PASS_BLOCK,
+    THREE_PHASE_BLOCKS_PER_SM,
+    THREE_PHASE_WARPS,
+    TILE_WORK_S,
+    _after,
+    _host_inputs,
+    bandwidth_model,
+    channel_group,
+    choose_method,
+    serial_min_channels,
+    serial_steps,
+    single_pass_items,
+    single_pass_twin,
+    three_phase_blocks,
+    three_phase_slices,
+    three_phase_twin,
+    three_phase_warps,
+)
 
 __all__ = [
     "KERNEL_FILES",
@@ -57,11 +82,6 @@ __all__ = [
 KERNEL_FILES = ("serial.cu", "three_phase.cu", "single_pass.cu")
 METHODS = ("auto", "serial", "three_phase", "single_pass")
 
-THREE_PHASE_WARPS = 32  # warps a block in the three-phase kernel (1024 threads, as in the paper)
-THREE_PHASE_BLOCKS_PER_SM = 2  # as in the paper
-SINGLE_PASS_BLOCK = 256  # threads a tile in single_pass.cu (SP_BLOCK)
-SERIAL_BLOCK = 256  # threads a block in serial.cu (SERIAL_BLOCK, its launch bound)
-LOOKBACK_WINDOW = 128  # predecessors single_pass.cu's look-back polls at once (32 * SP_POLLS)
 # no --use_fast_math: these kernels must be exact; SP_BLOCK sizes single_pass.cu's shared arrays
 COMPILE_OPTIONS = (
     "-std=c++17",
@@ -69,12 +89,6 @@ COMPILE_OPTIONS = (
     f"-DSERIAL_BLOCK={SERIAL_BLOCK}",
 )
 
-# The bandwidth model of chapter 4 (an H200; see :func:`bandwidth_model`)
-COPY_BYTES_PER_S = 4.3e12  # measured device-to-device copy
-H200_SMS = 132  # its multiprocessors: 33 GB/s of the copy's bandwidth each
-DRAM_LATENCY_S = 0.7e-6  # a load from memory under load, issue to use
-L2_LATENCY_S = 0.3e-6  # a round trip to L2 under load (the look-back's flags and values)
-TILE_WORK_S = 0.5e-6  # a tile's own scan: shuffles, two barriers, the rescan
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
@@ -270,397 +284,6 @@ def ptx_stats(ptx: str) -> dict[str, dict[str, int]]:
             "atom": sum(ln.startswith("atom") for ln in instr),
         }
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# shapes, choices and launch parameters (shared by the GPU path and the twins)
-# ----------------------------------------------------------------------------------------------
-
-
-def channel_group(n_channels: int) -> int:
-    """CG, the channels one single-pass tile holds: the smallest power of two >= min(C, 32)."""
-    return min(32, 1 << max(0, math.ceil(math.log2(max(1, n_channels)))))
-
-
-def single_pass_items(dtype) -> int:
-    """Time steps a thread keeps in registers: 16 floats or 8 doubles (64 bytes of a, of b)."""
-    return 16 if np.dtype(dtype) == np.float32 else 8
-
-
-def three_phase_blocks(n_steps: int, n_sm: int) -> int:
-    """Blocks of the three-phase kernel: two an SM, but at least 32 steps a block."""
-    return max(1, min(math.ceil(n_steps / 32), THREE_PHASE_BLOCKS_PER_SM * n_sm))
-
-
-def three_phase_warps(n_steps: int, n_blocks: int) -> int:
-    """Warps a block of the three-phase kernel: up to 32, but at least 32 steps a warp.
-
-    Every warp adds one map (two numbers a channel) to the scratch, so a warp with a step or
-    two would make the scratch as large as the input: at T = 8,448 on an H200, 264 blocks of
-    32 warps of one step each. Defined in chapter 4.
-    """
-    return max(1, min(THREE_PHASE_WARPS, n_steps // (32 * n_blocks)))
-
-
-def serial_steps(dtype) -> int:
-    """Time steps a serial thread loads before it computes: 16 floats or 8 doubles (128 bytes
-    of ``a`` and ``b``), the ``STEPS`` of ``serial.cu``."""
-    return 16 if np.dtype(dtype) == np.float32 else 8
-
-
-def serial_min_channels(n_sm: int, dtype=np.float32) -> int:
-    """From this many channels "auto" picks the serial kernel (see :func:`choose_method`).
-
-    By Little's law an SM streams at its share of the copy's speed when it has ``share x
-    latency`` bytes of loads in flight (an H200: :data:`COPY_BYTES_PER_S` / 132 SMs x
-    :data:`DRAM_LATENCY_S`; the loads are 8 of the 12 bytes an element, the stores need no
-    waiting): about 15 KB. A serial thread keeps at least :func:`serial_steps` steps of ``a``
-    and ``b`` in flight (128 bytes), so that takes 119 threads an SM, 128 in whole warps; one
-    channel a thread. Defined in chapter 4.
-    """
-    itemsize = np.dtype(dtype).itemsize
-    need = COPY_BYTES_PER_S / H200_SMS * DRAM_LATENCY_S * (8 / 12)  # bytes in flight an SM
-    per_thread = serial_steps(dtype) * 2 * itemsize
-    return 32 * math.ceil(need / per_thread / 32) * n_sm
-
-
-def choose_method(n_steps: int, n_channels: int, n_sm: int = 132) -> str:
-    """The kernel ``method="auto"`` runs for a ``(T, C)`` problem on a GPU with ``n_sm`` SMs.
-
-    Both candidates move the minimum 12 bytes an element; the question is whether there is
-    enough independent work to keep the memory system busy. The serial kernel has one thread a
-    channel, each with 16 steps (128 bytes) of loads in flight, and reaches the copy's speed
-    from :func:`serial_min_channels` channels (16,896 on an H200); it has no scratch and no
-    look-back, so from there on it is the one to run. Below that the single-pass scan, which
-    also splits time, is used. The three-phase kernel (20 bytes an element) is never chosen:
-    it is the book's stepping stone. Defined in chapter 4.
-    """
-    return "serial" if n_channels >= serial_min_channels(n_sm) else "single_pass"
-
-
-def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32, *,
-                    n_sm: int = 132, resident_blocks: int = 2, lookback: str = "wide",
-                    ) -> dict:  # fmt: skip
-    """Chapter 4's model of a kernel's speed, as a fraction of the copy's bandwidth.
-
-    Three numbers decide it: the **bytes** moved (12 an element in float32 for the serial and
-    single-pass kernels, 20 for the three-phase kernel, which reads the input twice), the
-    **round trips** to memory a unit of work waits for, one after another, and how many units
-    are **resident** at once to hide them (Little's law: rate = work in flight / latency).
-
-    * ``"serial"``: a thread (one channel) waits one DRAM latency a batch of
-      :func:`serial_steps` steps; ``min(C, 512)`` threads an SM (two blocks of 256 fit).
-    * ``"single_pass"``: a tile (:data:`SINGLE_PASS_BLOCK` threads, :func:`single_pass_items`
-      steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
-      and one look-back round (two round trips to L2: poll the flags, fetch the values); and
-      the states entering the tiles of one channel group can advance only by the look-back's
-      window a round: :data:`LOOKBACK_WINDOW` (128) predecessors with ``lookback="wide"``,
-      ``32 / CG`` with ``"per_group"`` (the simpler design, one predecessor a lane group, which
-      also spends a full fence a round). Idle lanes
-      (``C`` below the channel group, or a last group only partly filled) carry no data.
-    * ``"three_phase"``: 20 bytes an element, one warp a 32-channel slice of time walking
-      step by step: one DRAM latency a step for each of ``THREE_PHASE_WARPS`` warps of two
-      blocks an SM.
-
-    Returns ``{"bytes_per_element", "round_trips", "resident", "fraction", "bound"}``, the
-    fraction of the copy's bandwidth (at most 1, scaled by 12 / bytes). Every constant is an
-    assumption printed in the chapter, not a measurement. Defined in chapter 4.
-    """
-    if method not in ("serial", "single_pass", "three_phase"):
-        raise ValueError(f"method must be 'serial', 'single_pass' or 'three_phase'; got {method!r}")
-    if lookback not in ("wide", "per_group"):
-        raise ValueError(f"lookback must be 'wide' or 'per_group'; got {lookback!r}")
-    T, C = int(n_steps), int(n_channels)
-    isz = np.dtype(dtype).itemsize
-    bpe = 3 * isz  # read a and b, write h
-    if method == "serial":
-        threads = min(math.ceil(C / n_sm), 2 * SERIAL_BLOCK)  # resident threads an SM
-        in_flight = threads * serial_steps(dtype) * 2 * isz  # bytes of loads an SM
-        rate = n_sm * in_flight / DRAM_LATENCY_S * (bpe / (2 * isz))  # all bytes, per second
-        trips, resident = math.ceil(T / serial_steps(dtype)), threads
-    elif method == "single_pass":
-        cg = channel_group(C)
-        n_groups = -(-C // cg)
-        L = SINGLE_PASS_BLOCK // cg * single_pass_items(dtype)
-        tiles = n_groups * -(-T // L)
-        resident = min(tiles, resident_blocks * n_sm)
-        useful = C / (n_groups * cg)  # lanes that carry a channel
-        # a look-back round: poll the window's flags, then fetch values (two round trips to
-        # L2); the simpler design also spends a full fence (about one more) a round
-        wide = lookback == "wide"
-        window = LOOKBACK_WINDOW if wide else 32 // cg
-        round_s = (2 if wide else 3) * L2_LATENCY_S
-        trips = 2 if wide else 3
-        tau = DRAM_LATENCY_S + TILE_WORK_S + round_s  # a tile that finds its state at once
-        rate = resident * L * cg * useful * bpe / tau
-        # the chain: a tile learns the state entering it from the nearest predecessor that has
-        # one, `window` predecessors a round, so along one channel group the states can advance
-        # by at most `window` tiles a round, however many tiles are resident
-        chain = n_groups * window / round_s * L * cg * useful * bpe
-        rate = min(rate, chain)
-        trips += 1  # the tile's own loads
-    else:
-        bpe = 5 * isz
-        warps = min(2 * THREE_PHASE_WARPS, math.ceil(T / 32)) * n_sm
-        lanes = min(32, C)  # one warp covers 32 channels a step
-        rate = warps * lanes * bpe / DRAM_LATENCY_S  # one step a round trip
-        trips, resident = 2 * math.ceil(T / (2 * THREE_PHASE_WARPS * n_sm)), warps
-    copy = COPY_BYTES_PER_S * n_sm / H200_SMS  # the GPU's copy: each SM's share of an H200's
-    fraction = min(rate, copy) / copy * (3 * isz / bpe)  # against the copy of the same elements
-    bound = "bandwidth" if rate >= copy else "latency"
-    return {"bytes_per_element": bpe, "round_trips": trips, "resident": resident,
-            "fraction": fraction, "bound": bound}  # fmt: skip
-
-
-def three_phase_slices(n_steps: int, n_blocks: int, warps: int) -> list[list[tuple[int, int]]]:
-    """``[block][warp] -> (begin, end)``: the time slices of the three-phase kernel.
-
-    The same arithmetic as ``divide_work`` in ``three_phase.cu``: contiguous ranges whose sizes
-    differ by at most one, the first ``n % workers`` one longer.
-    """
-
-    def divide(n, workers, w):
-        small, extra = divmod(n, workers)
-        begin = w * small + min(w, extra)
-        return begin, begin + small + (1 if w < extra else 0)
-
-    out = []
-    for k in range(n_blocks):
-        b0, b1 = divide(n_steps, n_blocks, k)
-        out.append(
-            [(b0 + w0, b0 + w1) for w0, w1 in (divide(b1 - b0, warps, w) for w in range(warps))]
-        )
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# the NumPy twins: the kernels' decompositions, step for step, on the CPU
-# ----------------------------------------------------------------------------------------------
-
-
-def _host_inputs(a, b, h0):
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{name} must be a NumPy array for the twin; got {type(x).__name__}")
-        if x.ndim != 2:
-            raise ValueError(f"{name} must have shape (T, C); got shape {x.shape}")
-        if x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{name} must be float32 or float64; got {x.dtype}")
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise ValueError(
-            f"a and b must have the same shape and dtype; got {a.shape} {a.dtype} and "
-            f"{b.shape} {b.dtype}"
-        )
-    if h0 is None:
-        h0 = np.zeros(a.shape[1], a.dtype)
-    h0 = np.asarray(h0, dtype=a.dtype)
-    if h0.shape != (a.shape[1],):
-        raise ValueError(f"h0 must have shape {(a.shape[1],)}; got {h0.shape}")
-    return a, b, h0
-
-
-def three_phase_twin(
-    a: np.ndarray,
-    b: np.ndarray,
-    h0: np.ndarray | None = None,
-    reverse: bool = False,
-    *,
-    n_blocks: int | None = None,
-    warps: int = THREE_PHASE_WARPS,
-    n_sm: int = 132,
-) -> np.ndarray:
-    """``three_phase.cu`` carried out in NumPy: the same slices, the same order of combination.
-
-    Each (block, warp) slice of :func:`three_phase_slices` is reduced to ``(P, R)``; each block
-    combines its warps; the block maps are scanned from ``h0``; each block hands its carry to
-    its warps; each warp rescans its slice. The arithmetic is in the dtype of the inputs, as
-    on the GPU (the channels are NumPy's vector lanes). ``n_blocks`` defaults to what the host
-    code would launch on a GPU with ``n_sm`` multiprocessors. Defined in chapter 4.
-    """
-    a, b, h0 = _host_inputs(a, b, h0)
-    T, C = a.shape
-    if n_blocks is None:
-        n_blocks = three_phase_blocks(T, n_sm)
-    if n_blocks < 1 or warps < 1:
-        raise ValueError(f"n_blocks and warps must be >= 1; got {n_blocks} and {warps}")
-    if reverse:  # logical time runs backwards through memory; the phases read as forward scans
-        a, b = a[::-1], b[::-1]
-    slices = three_phase_slices(T, n_blocks, warps)
-    P = np.ones((n_blocks, warps + 1, C), a.dtype)
-    R = np.zeros((n_blocks, warps + 1, C), a.dtype)
-    # phase 1: reduce every warp's slice, then every block's warps
-    for k in range(n_blocks):
-        for w, (t0, t1) in enumerate(slices[k]):
-            p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
-            for t in range(t0, t1):
-                p = a[t] * p
-                r = a[t] * r + b[t]
-            P[k, w], R[k, w] = p, r
-        p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
-        for w in range(warps):
-            p, r = P[k, w] * p, P[k, w] * r + R[k, w]
-        P[k, warps], R[k, warps] = p, r
-    # phase 2: scan the block maps from h0; R[k, W] becomes the state entering block k
-    carry = h0.astype(a.dtype)
-    for k in range(n_blocks):
-        p, r = P[k, warps].copy(), R[k, warps].copy()
-        R[k, warps] = carry
-        carry = p * carry + r
-    # phase 3: carries for the warps, then rescan
-    h = np.empty_like(b)
-    for k in range(n_blocks):
-        carry = R[k, warps].copy()
-        for w in range(warps):
-            p, r = P[k, w].copy(), R[k, w].copy()
-            R[k, w] = carry
-            carry = p * carry + r
-        for w, (t0, t1) in enumerate(slices[k]):
-            x = R[k, w].copy()
-            for t in range(t0, t1):
-                x = a[t] * x + b[t]
-                h[t] = x
-    return h[::-1].copy() if reverse else h
-
-
-def _after(A, B, A0, B0):
-    """``(A, B) after (A0, B0)``: first ``x -> A0 x + B0``, then ``x -> A x + B``."""
-    return A * A0, A * B0 + B
-
-
-def single_pass_twin(
-    a: np.ndarray,
-    b: np.ndarray,
-    h0: np.ndarray | None = None,
-    reverse: bool = False,
-    *,
-    block: int = SINGLE_PASS_BLOCK,
-    items: int | None = None,
-    lookback: str = "immediate",
-    seed: int = 0,
-    window: int = LOOKBACK_WINDOW,
-) -> np.ndarray:
-    """``single_pass.cu`` carried out in NumPy, tile by tile in the order tiles start.
-
-    Per tile (``CG`` channels x ``L = block / CG * items`` steps): each "thread" composes its
-    ``items`` maps; each "warp" scans its ``32 / CG`` segments by Hillis-Steele doubling (the
-    ``__shfl_up_sync`` loop); the warp totals are scanned serially; the state entering the tile
-    comes from the decoupled look-back: ``window`` predecessors' flags a round (128 in the
-    kernel), the aggregates of those nearer than the first with its state composed chunk by
-    chunk of ``32 / CG`` predecessors with the kernel's ``__shfl_down_sync`` tree; then every
-    thread rescans from its carry.
-
-    ``lookback="immediate"`` lets every predecessor have finished (the look-back stops at the
-    nearest); ``"random"`` makes each predecessor, at random (``seed``), show only its
-    aggregate (flag 1), as when it has not yet finished its own look-back: the combining path
-    of the kernel is then exercised (a small ``window``, a multiple of ``32 / CG``, makes it
-    move to further windows too). The result must not depend on it. Defined in chapter 4.
-    """
-    a, b, h0 = _host_inputs(a, b, h0)
-    if lookback not in ("immediate", "random"):
-        raise ValueError(f"lookback must be 'immediate' or 'random'; got {lookback!r}")
-    if block % 32 or block < 32:
-        raise ValueError(f"block must be a positive multiple of 32; got {block}")
-    T, C = a.shape
-    per_chunk = 32 // channel_group(C)
-    if window < 1 or window % per_chunk:
-        raise ValueError(
-            f"window must be a positive multiple of 32 / CG = {per_chunk}; got {window}"
-        )
-    items = single_pass_items(a.dtype) if items is None else int(items)
-    if items < 1:
-        raise ValueError(f"items must be >= 1; got {items}")
-    dt = a.dtype
-    CG = channel_group(C)
-    WIN, SEGS, NW = 32 // CG, block // CG, block // 32
-    L = SEGS * items
-    n_groups, n_t = -(-C // CG), -(-T // L)
-    n_tiles = n_groups * n_t
-    if reverse:
-        a, b = a[::-1], b[::-1]
-    # pad with identity maps (a = 1, b = 0), as the kernel loads past the end
-    ap = np.ones((n_t * L, n_groups * CG), dt)
-    bp = np.zeros((n_t * L, n_groups * CG), dt)
-    ap[:T, :C], bp[:T, :C] = a, b
-    hp = np.zeros_like(ap)
-    h0p = np.zeros(n_groups * CG, dt)
-    h0p[:C] = h0
-    agg_a = np.ones((n_tiles, CG), dt)
-    agg_b = np.zeros((n_tiles, CG), dt)
-    inc_h = np.zeros((n_tiles, CG), dt)
-    flags = np.zeros(n_tiles, np.int32)
-    rng = np.random.default_rng(seed)
-    one, zero = np.ones(CG, dt), np.zeros(CG, dt)
-
-    for tile in range(n_tiles):
-        j, g = divmod(tile, n_groups)
-        cs = slice(g * CG, (g + 1) * CG)
-        ta = ap[j * L : (j + 1) * L, cs].reshape(SEGS, items, CG)
-        tb = bp[j * L : (j + 1) * L, cs].reshape(SEGS, items, CG)
-        # 1. each thread composes its items
-        A, B = np.ones((SEGS, CG), dt), np.zeros((SEGS, CG), dt)
-        for k in range(items):
-            A, B = _after(ta[:, k], tb[:, k], A, B)
-        # 2. Hillis-Steele within each warp over its WIN segments
-        A, B = A.reshape(NW, WIN, CG), B.reshape(NW, WIN, CG)
-        o = 1
-        while o < WIN:
-            A0, B0 = A[:, :-o].copy(), B[:, :-o].copy()
-            A[:, o:], B[:, o:] = _after(A[:, o:], B[:, o:], A0, B0)
-            o *= 2
-        xa, xb = np.ones_like(A), np.zeros_like(B)  # exclusive within the warp
-        xa[:, 1:], xb[:, 1:] = A[:, :-1], B[:, :-1]
-        # 3. serial exclusive scan of the warp totals
-        wa, wb = np.ones((NW, CG), dt), np.zeros((NW, CG), dt)
-        sa, sb = one.copy(), zero.copy()
-        for w in range(NW):
-            wa[w], wb[w] = sa, sb
-            sa, sb = _after(A[w, WIN - 1], B[w, WIN - 1], sa, sb)
-        # 4. the decoupled look-back
-        if j == 0:
-            carry = h0p[cs].copy()
-        else:
-            agg_a[tile], agg_b[tile], flags[tile] = sa, sb, 1
-            acc_a, acc_b = one.copy(), zero.copy()
-            first = tile - n_groups
-            while True:  # one round: poll `window` flags, then compose chunk by chunk
-                preds = [first - q * n_groups for q in range(window)]
-                seen = []
-                for p in preds:
-                    if p < 0:
-                        seen.append(2)
-                    elif lookback == "random" and p >= n_groups and rng.random() < 0.5:
-                        seen.append(1)  # finished its aggregate, not yet its look-back
-                    else:
-                        seen.append(int(flags[p]))
-                pstar = seen.index(2) if 2 in seen else window
-                n_chunks = pstar // WIN + 1 if pstar < window else window // WIN
-                for k in range(n_chunks):  # lane group lp holds predecessor k * WIN + lp
-                    ea, eb = np.ones((WIN, CG), dt), np.zeros((WIN, CG), dt)
-                    for lp in range(WIN):
-                        q = k * WIN + lp
-                        if q < pstar:
-                            ea[lp], eb[lp] = agg_a[preds[q]], agg_b[preds[q]]
-                    o = 1
-                    while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
-                        oa, ob = ea[o:].copy(), eb[o:].copy()
-                        ea[:-o], eb[:-o] = _after(ea[:-o], eb[:-o], oa, ob)
-                        o *= 2
-                    acc_a, acc_b = _after(acc_a, acc_b, ea[0], eb[0])
-                if pstar < window:
-                    carry = acc_a * inc_h[preds[pstar]] + acc_b
-                    break
-                first -= window * n_groups
-        inc_h[tile], flags[tile] = sa * carry + sb, 2
-        # 5. rescan from each thread's carry
-        x = wa[:, None, :] * carry + wb[:, None, :]
-        x = (xa * x + xb).reshape(SEGS, CG)
-        out = np.empty_like(ta)
-        for k in range(items):
-            x = ta[:, k] * x + tb[:, k]
-            out[:, k] = x
-        hp[j * L : (j + 1) * L, cs] = out.reshape(L, CG)
-    h = hp[:T, :C]
-    return h[::-1].copy() if reverse else h.copy()
 
 
 # ----------------------------------------------------------------------------------------------
