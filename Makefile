@@ -96,8 +96,8 @@ gpu-check-preinstalled:
 # Without a GPU: the @gpu CuPy tests on the emulated GPU of tests/fake_gpu.py (slow, ~6 min;
 # not part of make test). Checks the GPU tests' own code and the host code they drive.
 gpu-emulated: $(STAMP)
-	PYTHONPATH=tests/emulation $(BIN)/pytest -p fake_gpu_plugin -m gpu tests/test_cupy_raw.py \
-		-k "not past_two_to_the_31" -q
+	PYTHONPATH=tests/emulation SCANBOOK_EMU_SEEDS=4 $(BIN)/pytest -p fake_gpu_plugin -m gpu \
+		tests/test_cupy_raw.py tests/test_concurrent_emulation.py -k "not past_two_to_the_31" -q
 
 # nbval and the Jupyter kernel stack as wheels (~4 MB, git-ignored) for benchmarks/device_run.sh
 # on a GPU machine without a package registry: carry benchmarks/wheels with the device tool.
