@@ -33,6 +33,7 @@ __all__ = [
     "ExerciseFailed",
     "Feedback",
     "compare",
+    "counting_floats",
     "format_value",
     "grade",
     "is_numeric",
@@ -548,3 +549,34 @@ def grade(
     msg = f"✓ {name}: all {len(cases)} cases passed ({span})" if cases else f"✓ {name}: no cases"
     msg += "".join(f"\n{line}" for line in notes.values())
     return _finish(Feedback(True, msg, name, len(cases)), raise_on_fail, quiet)
+
+
+def counting_floats(*arrays) -> tuple[list[np.ndarray], list[int]]:
+    """Copies of ``arrays`` as object arrays of floats that count the multiplications made with
+    them: ``(arrays, count)``, with ``count[0]`` the number so far (fresh on every call).
+
+    A grader passes these to a student's function to check its structure (a loop makes ``T``
+    multiplications, a three-phase scan more) where a library call would not count at all.
+    Defined in chapter 2.
+    """
+    count = [0]
+
+    class Counted(float):
+        def __mul__(self, other):
+            count[0] += 1
+            return Counted(float(self) * float(other))
+
+        __rmul__ = __mul__
+
+        def __add__(self, other):
+            return Counted(float(self) + float(other))
+
+        __radd__ = __add__
+
+    out = []
+    for x in arrays:
+        x = np.asarray(x, dtype=np.float64)
+        arr = np.empty(x.shape, dtype=object)
+        arr.flat[:] = [Counted(v) for v in x.ravel()]
+        out.append(arr)
+    return out, count

@@ -15,6 +15,7 @@ from ._grading import (
     Case,
     Feedback,
     compare,
+    counting_floats,
     format_value,
     grade,
     is_numeric,
@@ -302,37 +303,13 @@ def check_work_depth(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
     )
 
 
-def _counting_float_arrays(*arrays) -> tuple[list[np.ndarray], list[int]]:
-    """Object arrays of floats that count the multiplications made with them (fresh per call)."""
-    count = [0]
-
-    class Counted(float):
-        def __mul__(self, other):
-            count[0] += 1
-            return Counted(float(self) * float(other))
-
-        __rmul__ = __mul__
-
-        def __add__(self, other):
-            return Counted(float(self) + float(other))
-
-        __radd__ = __add__
-
-    out = []
-    for x in arrays:
-        arr = np.empty(len(x), dtype=object)
-        arr[:] = [Counted(float(v)) for v in x]
-        out.append(arr)
-    return out, count
-
-
 def _chunked_run(fn: Callable):
     """``fn(a, b, h0, n_chunks)``, or (``counted=True``) on counting floats: (answer, count)."""
 
     def run(a, b, h0, n_chunks, counted=False):
         if not counted:
             return fn(a, b, h0, n_chunks), None
-        (a, b), count = _counting_float_arrays(a, b)
+        (a, b), count = counting_floats(a, b)
         got = fn(a, b, h0, n_chunks)
         if got is not None and is_numeric(np.asarray(got, dtype=object).astype(np.float64)):
             got = np.asarray(got, dtype=object).astype(np.float64)

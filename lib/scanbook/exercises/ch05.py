@@ -13,6 +13,7 @@ from ._grading import (
     Case,
     Feedback,
     compare,
+    counting_floats,
     grade,
     is_numeric,
     make_rng,
@@ -74,38 +75,13 @@ def _vjp_cases(seed: int, reverse: bool) -> list[Case]:
     return cases
 
 
-def _counting_object_arrays(*arrays) -> tuple[list[np.ndarray], list[int]]:
-    """Object arrays of floats that count the multiplications made with them (fresh per call)."""
-    count = [0]
-
-    class Counted(float):
-        def __mul__(self, other):
-            count[0] += 1
-            return Counted(float(self) * float(other))
-
-        __rmul__ = __mul__
-
-        def __add__(self, other):
-            return Counted(float(self) + float(other))
-
-        __radd__ = __add__
-
-    out = []
-    for x in arrays:
-        x = np.asarray(x, dtype=np.float64)
-        arr = np.empty(x.shape, dtype=object)
-        arr.flat[:] = [Counted(v) for v in x.ravel()]
-        out.append(arr)
-    return out, count
-
-
 def _vjp_run(fn: Callable):
     """``fn(a, b, h0, h, g)``, or (``counted=True``) on counting floats: ``(answer, count)``."""
 
     def run(a, b, h0, h, g, counted=False):
         if not counted:
             return fn(a, b, h0, h, g), None
-        args, count = _counting_object_arrays(a, b, h0, h, g)
+        args, count = counting_floats(a, b, h0, h, g)
         got = fn(*args)
         if isinstance(got, tuple | list) and len(got) == 3:
             try:
