@@ -176,14 +176,24 @@ def _safeguard(h_new, f):
     ``h[t-1]`` already is, so this substitution keeps the guarantee that every iteration
     makes at least one more leading state exact.
     """
-    bound = _BOUND * (1 + jnp.max(jnp.abs(f)))
-    return jnp.where(jnp.abs(h_new) <= bound, h_new, f)  # also false for NaN
+    return jnp.where(_in_range(h_new, f), h_new, f)
 
 
 _BOUND = 1e8  # a step of more than 1e8 times the largest |f| is taken to have overflowed
 
 
-def _damped_step(cell, params, xs, h0, hs, lam):
+def _in_range(h_new, f):
+    """Which states of a step did not overflow: finite and at most 1e8 times the largest |f|."""
+    return jnp.abs(h_new) <= _BOUND * (1 + jnp.max(jnp.abs(f)))  # also false for NaN
+
+
+def _linearise(cell, params, xs, h0, hs):
+    """What every step from the guess ``hs`` needs: ``h[t-1]``, ``f(h[t-1], x[t])`` and ``J[t]``."""
+    h_prev = _shift(hs, h0)
+    return h_prev, _apply_all(cell, params, h_prev, xs), _jacobians(cell, params, h_prev, xs)
+
+
+def _damped_solve(h_prev, f, J, h0, lam):
     """Newton's step with the Jacobians scaled by ``1 / (1 + lam)``; and whether it overflowed.
 
     ``h_new[t] = A[t] @ (h_new[t-1] - h[t-1]) + f(h[t-1], x[t])`` with ``A = J / (1 + lam)``:
@@ -191,11 +201,15 @@ def _damped_step(cell, params, xs, h0, hs, lam):
     For every ``lam`` the step keeps Newton's guarantee (a state whose predecessors are
     exact comes out exact), and shrinking ``A`` keeps the scan's products in range.
     """
-    h_prev = _shift(hs, h0)
-    f = _apply_all(cell, params, h_prev, xs)
-    A = _jacobians(cell, params, h_prev, xs) / (1.0 + lam)
+    A = J / (1.0 + lam)
     h_new = sbjax.matrix_linear_recurrence(A, f - jnp.einsum("tij,tj->ti", A, h_prev), h0)
-    overflowed = ~jnp.all(jnp.abs(h_new) <= _BOUND * (1 + jnp.max(jnp.abs(f))))
+    return h_new, ~jnp.all(_in_range(h_new, f))
+
+
+def _damped_step(cell, params, xs, h0, hs, lam):
+    """:func:`_damped_solve` from the guess ``hs``: ``(h_new, f, overflowed)``."""
+    h_prev, f, J = _linearise(cell, params, xs, h0, hs)
+    h_new, overflowed = _damped_solve(h_prev, f, J, h0, lam)
     return h_new, f, overflowed
 
 
@@ -278,22 +292,26 @@ def _max_abs(x):
 
 
 def _damped_update(cell, params, xs, h0, c: _Carry, safeguard):
-    """Try ``lam``, ``10 lam``, ``100 lam``, ... until the step does not overflow (12 tries)."""
+    """Try ``lam``, ``10 lam``, ``100 lam``, ... until the step does not overflow (12 tries).
 
-    def attempt(state):
-        lam, tries = state[0], state[-1]
-        h_new, f, overflowed = _damped_step(cell, params, xs, h0, c.hs, lam)
-        return lam, h_new, f, overflowed, tries + 1
+    The linearisation (``f`` and the Jacobians) does not depend on ``lam``: it is computed
+    once, and each try only scales the Jacobians and runs the scan again.
+    """
+    h_prev, f, J = _linearise(cell, params, xs, h0, c.hs)
+
+    def attempt(lam, tries):
+        h_new, overflowed = _damped_solve(h_prev, f, J, h0, lam)
+        return lam, h_new, overflowed, tries + 1
 
     def rejected(state):
-        _, _, _, overflowed, tries = state
+        _, _, overflowed, tries = state
         return overflowed & (tries < 12)
 
     def next_try(state):
-        return attempt((state[0] * 10.0, *state[1:]))
+        return attempt(state[0] * 10.0, state[-1])
 
-    first = attempt((c.lam, c.hs, c.hs, jnp.bool_(False), jnp.int32(0)))
-    lam, h_new, f, _, tries = jax.lax.while_loop(rejected, next_try, first)
+    first = attempt(c.lam, jnp.int32(0))
+    lam, h_new, _, tries = jax.lax.while_loop(rejected, next_try, first)
     if safeguard:
         h_new = _safeguard(h_new, f)
     return h_new, lam, tries
