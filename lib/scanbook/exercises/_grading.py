@@ -11,31 +11,46 @@ match and a sentence saying what differs otherwise). A ``diagnose`` function can
 common mistake from the wrong answer and return a specific hint. Whatever the reader's function
 does (raise, hang, print megabytes, return something of the wrong shape or type, change its
 inputs), the grader answers with a :class:`Feedback`; only ``KeyboardInterrupt`` passes through.
+
+For courses (``scanbook.course``), :func:`grading_mode` switches every grader to run all of its
+cases and record ``passed / total`` (partial credit), mixes a course salt into every
+:func:`make_rng` seed (hidden cases no reader has seen) and, for those, reports a failure without
+its inputs or the expected answer. ``grade(..., forbid=("numpy.cumsum",))`` names library
+functions that *are* the answer: calling one during the reader's function fails the case.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy as _copy
+import hashlib
 import html as _html
-import math
+import importlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import _sandbox
+from ._compare import _describe, compare, format_value, is_numeric, same, tolerance
 
 __all__ = [
     "AWKWARD_LENGTHS",
     "Case",
     "ExerciseFailed",
     "Feedback",
+    "ForbiddenCall",
+    "GradingMode",
     "compare",
+    "course_salt",
     "counting_floats",
     "format_value",
     "grade",
+    "grading_mode",
+    "grading_salt",
     "is_numeric",
     "make_rng",
     "random_values",
@@ -83,6 +98,8 @@ class Feedback:
     message: str
     exercise: str = ""
     cases_run: int = 0
+    cases_passed: int = 0
+    cases_total: int = 0
 
     def __bool__(self) -> bool:
         return self.passed
@@ -125,15 +142,93 @@ class Case:
     time_limit: float | None = None
 
 
+# -- grading mode (courses) ------------------------------------------------------------------
+
+
+@dataclass
+class GradingMode:
+    """How graders behave inside :func:`grading_mode` (set by the course autograder).
+
+    Attributes:
+        salt: mixed into every :func:`make_rng` seed, so the cases are new ones (``None``: the
+            public cases of the book).
+        hidden: failure messages name the case but not its inputs, the expected value or the
+            answer (hidden cases must stay hidden).
+        run_all: run every case and count the passes (partial credit) instead of stopping at
+            the first failure.
+        max_print_chars: a case whose call prints more than this fails (``None``: no limit).
+        records: every :class:`Feedback` returned by a grader in this mode, in order.
+
+    Defined in chapter 1.
+    """
+
+    salt: int | None = None
+    hidden: bool = False
+    run_all: bool = True
+    max_print_chars: int | None = None
+    records: list = field(default_factory=list)
+
+
+_MODE: contextvars.ContextVar[GradingMode | None] = contextvars.ContextVar(
+    "scanbook_grading_mode", default=None
+)
+
+
+@contextlib.contextmanager
+def grading_mode(
+    *,
+    salt: int | None = None,
+    hidden: bool = False,
+    run_all: bool = True,
+    max_print_chars: int | None = None,
+) -> Iterator[GradingMode]:
+    """Within the block every grader runs in :class:`GradingMode` (partial credit, hidden cases).
+
+    ``with grading_mode(salt=course_salt("fall-2026"), hidden=True) as mode: check_x(fn)``;
+    afterwards ``mode.records`` holds the :class:`Feedback` of each grader called, with
+    ``cases_passed`` and ``cases_total``. Defined in chapter 1.
+    """
+    if salt is not None and not (isinstance(salt, int) and salt >= 0):
+        raise ValueError(f"salt must be a non-negative int or None; got {salt!r}")
+    mode = GradingMode(salt, hidden, run_all, max_print_chars)
+    token = _MODE.set(mode)
+    try:
+        yield mode
+    finally:
+        _MODE.reset(token)
+
+
+def grading_salt() -> int | None:
+    """The salt of the active :func:`grading_mode` (``None`` outside one, or for public cases).
+
+    A grader that caches its cases keys the cache on it. Defined in chapter 1.
+    """
+    mode = _MODE.get()
+    return None if mode is None else mode.salt
+
+
+def course_salt(seed: str | int) -> int:
+    """A salt for :func:`grading_mode` from a course seed (any string or int), stable across runs.
+
+    Defined in chapter 1.
+    """
+    digest = hashlib.sha256(f"scanbook-course:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 # -- random inputs ---------------------------------------------------------------------------
 
 
 def make_rng(seed: int = 0) -> np.random.Generator:
     """The seeded generator every grader uses, so a failing case is the same on every run.
 
-    Defined in chapter 1.
+    Inside :func:`grading_mode` with a salt, the salt is mixed into the seed: the same grader
+    then draws other (hidden) cases, the same ones for every submission. Defined in chapter 1.
     """
-    return np.random.default_rng(seed)
+    salt = grading_salt()
+    if salt is None:
+        return np.random.default_rng(seed)
+    return np.random.default_rng([int(seed) % 2**63, salt])
 
 
 def random_values(
@@ -193,223 +288,79 @@ def recurrence_cases(seed: int, lengths: Sequence[int]) -> list[Case]:
     return cases
 
 
-# -- comparing -------------------------------------------------------------------------------
-
-
-def tolerance(dtype) -> tuple[float, float]:
-    """``(rtol, atol)`` for comparing answers of this dtype: exact for integers.
-
-    Defined in chapter 1.
-    """
-    dtype = np.dtype(dtype)
-    if dtype.kind in "biu":
-        return 0.0, 0.0
-    if dtype in (np.dtype(np.float16),):
-        return 1e-2, 1e-2
-    if dtype in (np.dtype(np.float32), np.dtype(np.complex64)):
-        return 1e-4, 1e-5
-    return 1e-9, 1e-12
-
-
-def _as_array(x) -> np.ndarray | None:
-    """``np.asarray(x)`` when ``x`` is numbers; ``None`` otherwise (or when converting fails)."""
-    if isinstance(x, str | bytes):
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr = np.asarray(x)
-    except Exception:  # noqa: BLE001 - ragged lists, an __array__ that raises
-        return None
-    return arr if arr.dtype.kind in "biufc" else None
-
-
-def is_numeric(x) -> bool:
-    """Is ``x`` a number or an array (or nested list) of numbers? Never raises.
-
-    Defined in chapter 1.
-    """
-    return _as_array(x) is not None
-
-
-def _describe(x) -> str:
-    """The type of ``x`` and, when it cannot be made an array, why not."""
-    kind = type(x).__name__
-    if isinstance(x, str | bytes | list | tuple | dict) or x is None:
-        return kind
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            np.asarray(x)
-    except Exception as exc:  # noqa: BLE001
-        return f"{kind} (converting it to an array raised {type(exc).__name__}: " + (
-            f"{_sandbox.safe_str(exc)})"
-        )
-    return kind
-
-
-def format_value(x, *, max_items: int = 12, precision: int = 4) -> str:
-    """A short, readable rendering of an input or an answer (long arrays are elided).
-
-    Never raises: an object whose ``repr`` fails is shown by its type. Defined in chapter 1.
-    """
-    try:
-        return _format(x, max_items, precision)
-    except Exception:  # noqa: BLE001
-        return f"<{type(x).__name__} object>"
-
-
-def _format(x, max_items: int, precision: int) -> str:
-    if isinstance(x, tuple):
-        return "(" + ", ".join(format_value(v, max_items=max_items) for v in x) + ")"
-    if isinstance(x, list) and x and not is_numeric(x):
-        items = [format_value(v, max_items=max_items) for v in x[:max_items]]
-        more = f", ... ({len(x)} items)" if len(x) > max_items else ""
-        return "[" + ", ".join(items) + more + "]"
-    arr = _as_array(x)
-    if arr is not None:
-        if arr.ndim == 0:
-            v = arr.item()
-            return f"{v:.{precision}g}" if isinstance(v, float) else repr(v)
-        with np.printoptions(precision=precision, threshold=max_items, edgeitems=4):
-            text = np.array2string(arr, separator=", ")
-        kind = type(x).__name__
-        extra = f" ({kind}, shape {arr.shape}, {arr.dtype})" if arr.size > max_items else ""
-        return " ".join(text.split()) + extra
-    text = repr(x)
-    return text if len(text) <= 200 else text[:200] + " ..."
-
-
-def _pair(e, g) -> str:
-    """``expected E, got G`` with enough digits that E and G look different."""
-    for digits in (4, 8, 17):
-        fe, fg = format_value(e, precision=digits), format_value(g, precision=digits)
-        if fe != fg:
-            break
-    return f"expected {fe}, got {fg}"
-
-
-def _precision_note(g: np.ndarray, exp: np.ndarray, bad: np.ndarray) -> str | None:
-    """A sentence when the wrong values are right up to the precision of a dtype."""
-    if g.dtype.kind in "biu" and exp.dtype.kind in "fc":
-        return (
-            f"your answer has the integer dtype {g.dtype}, so fractions are lost: "
-            "make the result a float array"
-        )
-    if g.dtype.kind not in "fc" or exp.dtype.kind not in "fc":
-        return None
-    gb = g[bad].astype(np.complex128 if g.dtype.kind == "c" else np.float64)
-    eb = exp[bad]
-    with np.errstate(all="ignore"):
-        rel = np.max(np.abs(gb - eb) / np.maximum(np.abs(eb), 1e-30))
-    if not np.isfinite(rel) or rel > 5e-3:
-        return None
-    if np.finfo(g.dtype).eps > np.finfo(exp.dtype).eps:
-        return (
-            f"the values are right to {g.dtype} precision (relative error {rel:.1g}), but your "
-            f"answer is {g.dtype}: the exercise expects {exp.dtype} (compute and return "
-            f"{exp.dtype})"
-        )
-    return (
-        f"the values are right to about {max(1, int(-math.log10(max(rel, 1e-300))))} digits "
-        f"only (relative error {rel:.1g}): precision is lost somewhere (a float32 or float16 "
-        "array or conversion inside the function?)"
-    )
-
-
-def compare(got, expected, *, rtol: float | None = None, atol: float | None = None) -> str | None:
-    """``None`` when ``got`` matches ``expected``; otherwise a sentence saying what differs.
-
-    Numbers, lists and arrays are compared as arrays (shape first, then values within
-    ``rtol``/``atol``, NaNs equal to NaNs); tuples (pairs such as ``(a, b)``) item by item;
-    anything else (strings) with ``==``. A value that is right only to a lower precision is
-    reported as a dtype/precision problem. Defined in chapter 1.
-    """
-    if isinstance(expected, tuple):
-        if not isinstance(got, tuple | list) or len(got) != len(expected):
-            return f"expected a tuple of {len(expected)} items, got {type(got).__name__}" + (
-                f" of {len(got)}" if isinstance(got, tuple | list) else ""
-            )
-        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            why = compare(g, e, rtol=rtol, atol=atol)
-            if why is not None:
-                return f"item {i} of the tuple: {why}"
-        return None
-    if is_numeric(expected):
-        exp = np.asarray(expected)
-        if got is None:
-            return "got None: did the function forget to `return` its result?"
-        g = _as_array(got)
-        if g is None:
-            return f"expected numbers, got {_describe(got)}"
-        if g.shape != exp.shape:
-            return f"expected shape {exp.shape}, got shape {g.shape}"
-        if exp.size == 0:
-            return None
-        r, a = tolerance(exp.dtype)
-        r = r if rtol is None else rtol
-        a = a if atol is None else atol
-        with np.errstate(invalid="ignore", over="ignore"):
-            if exp.dtype.kind in "biu" and g.dtype.kind in "biu":
-                ok = np.asarray(g == exp)
-            else:
-                ok = np.isclose(
-                    g.astype(np.complex128 if g.dtype.kind == "c" else np.float64),
-                    exp,
-                    rtol=r,
-                    atol=a,
-                    equal_nan=True,
-                )
-        if np.all(ok):
-            return None
-        bad = ~np.asarray(ok)
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        note = _precision_note(g, exp, bad)
-        note = f"; {note}" if note else ""
-        if exp.ndim == 0:
-            return _pair(exp, g) + note
-        where = first[0] if len(first) == 1 else first
-        return (
-            f"{int(bad.sum())} of {exp.size} values differ; the first at index {where}: "
-            f"{_pair(exp[first], g[first])}{note}"
-        )
-    if isinstance(expected, list):
-        if not isinstance(got, list | tuple):
-            return f"expected a list, got {type(got).__name__}"
-        if len(got) != len(expected):
-            return f"expected {len(expected)} items, got {len(got)}"
-        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            why = compare(g, e, rtol=rtol, atol=atol)
-            if why is not None:
-                return f"item {i}: {why}"
-        return None
-    try:
-        equal = bool(got == expected)
-    except Exception:  # noqa: BLE001 - an array compared with a string, an __eq__ that raises
-        equal = False
-    return None if equal else f"expected {format_value(expected)}, got {format_value(got)}"
-
-
-def same(got, expected) -> bool:
-    """Quietly: does ``got`` match ``expected``? Never raises (for ``diagnose`` functions).
-
-    Defined in chapter 1.
-    """
-    try:
-        return compare(got, expected) is None
-    except Exception:  # noqa: BLE001
-        return False
-
-
-# -- running the cases -----------------------------------------------------------------------
+# -- reporting ------------------------------------------------------------------------------
 
 
 def _finish(feedback: Feedback, raise_on_fail: bool, quiet: bool) -> Feedback:
+    mode = _MODE.get()
+    if mode is not None:
+        mode.records.append(feedback)
     if not quiet:
         print(feedback.message)
     if raise_on_fail and not feedback.passed:
         raise ExerciseFailed(feedback.message)
     return feedback
+
+
+# -- forbidden calls -------------------------------------------------------------------------
+
+
+class ForbiddenCall(BaseException):
+    """Raised inside the reader's function when it calls a function the grader forbids (a
+    BaseException, so that ``except Exception`` in the reader's code does not swallow it)."""
+
+
+_SHORT = (("scanbook.", "sb."), ("jax.numpy.", "jnp."), ("numpy.", "np."))
+
+
+def _short_name(name: str) -> str:
+    for long, short in _SHORT:
+        if name.startswith(long):
+            return short + name[len(long) :]
+    return name
+
+
+def _resolve(name: str) -> tuple[Any, str]:
+    """``(owner, attribute)`` for a dotted name such as ``"scanbook.serial.cumsum"``: the
+    longest importable module prefix, then attributes."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"forbid names a callable by its dotted path (numpy.cumsum); got {name!r}")
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:-1]:
+            owner = getattr(owner, attr)
+        if not hasattr(owner, parts[-1]):
+            raise ValueError(f"forbid: {name} does not exist")
+        return owner, parts[-1]
+    raise ValueError(f"forbid: no module in {name!r} can be imported")
+
+
+@contextlib.contextmanager
+def _forbidding(names: Sequence[str]) -> Iterator[None]:
+    """Replace each named callable by one that raises :class:`ForbiddenCall` (restored after)."""
+    saved = []
+    try:
+        for name in names:
+            owner, attr = _resolve(name)
+            original = getattr(owner, attr)
+            short = _short_name(name)
+
+            def refuse(*args, _name=short, **kwargs):
+                raise ForbiddenCall(_name, f"calls {_name}, which is the answer")
+
+            setattr(owner, attr, refuse)
+            saved.append((owner, attr, original))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
+# -- running the cases -----------------------------------------------------------------------
 
 
 def _arg_names(case: Case, n_args: int) -> list[str]:
@@ -447,6 +398,106 @@ def _judge_quietly(got, case: Case, compare_fn, diagnose) -> tuple[str | None, s
     return why, specific
 
 
+def _run_case(
+    name: str,
+    fn: Callable,
+    case: Case,
+    k: int,
+    n: int,
+    *,
+    hint: str,
+    compare_fn,
+    diagnose,
+    time_limit: float | None,
+    forbid: Sequence[str],
+    mode: GradingMode | None,
+) -> tuple[str | None, list[str]]:
+    """Run one case: ``(failure message or None, notes)``."""
+    hidden = mode is not None and mode.hidden
+    args = _copy.deepcopy(case.args)
+    kwargs = _copy.deepcopy(case.kwargs)
+    if hidden:
+        head = f"✗ {name}: hidden case {k} of {n} ({case.label}) failed\n"
+    else:
+        shown = case.show if case.show is not None else {f"arg{i}": a for i, a in enumerate(args)}
+        inputs = "\n".join(f"    {key} = {format_value(v)}" for key, v in shown.items())
+        head = (
+            f"✗ {name}: case {k} of {n} ({case.label}) failed\n  inputs:\n{inputs}\n"
+            f"  expected: {format_value(case.expected)}\n"
+        )
+    limit = case.time_limit or time_limit or DEFAULT_TIME_LIMIT
+    print_limit = None if mode is None else mode.max_print_chars
+    with _forbidding(forbid):
+        out = _sandbox.call(fn, args, kwargs, limit, print_limit=print_limit)
+    extra = []
+    if out.printed is not None and out.printed.chars:
+        extra.append(f"  printed:  {out.printed.summary(hidden=hidden)}")
+    changed = (
+        None
+        if hidden
+        else _sandbox.changed_inputs(
+            (*case.args, *case.kwargs.values()),
+            (*args, *(kwargs.get(key) for key in case.kwargs)),
+            _arg_names(case, len(case.args)),
+        )
+    )
+    if changed:
+        extra.append(
+            f"  note:     your function changed its input {changed}; the grader passed a "
+            "copy, but a caller may not expect its data to change"
+        )
+    tail = "".join(f"\n{line}" for line in extra)
+    hint_line = f"\n  hint: {hint}" if hint and not hidden else ""
+    if out.timed_out:
+        msg = (
+            f"{head}  problem:  your function did not finish within {limit:g} s, the time "
+            "limit of one case: look for a loop that never ends or work that grows too fast"
+        )
+        return msg + hint_line + tail, extra
+    if isinstance(out.error, ForbiddenCall):
+        msg = (
+            f"{head}  problem:  your function calls {out.error.args[0]}"
+            f"{_sandbox.where_raised(out.error)}, which is the answer: the exercise asks you to "
+            "write it yourself"
+        )
+        return msg + tail, extra
+    if isinstance(out.error, _sandbox.OutputLimit):
+        msg = (
+            f"{head}  problem:  your function printed more than {print_limit:,} characters "
+            "(the limit of one case): remove the printing from the function"
+        )
+        return msg + tail, extra
+    if out.error is not None:
+        exc = out.error
+        text = _sandbox.safe_str(exc)
+        if hidden and len(text) > 200:
+            text = text[:200] + " ..."
+        msg = (
+            f"{head}  your function raised {type(exc).__name__}: {text}{_sandbox.where_raised(exc)}"
+        )
+        return msg + hint_line + tail, extra
+    got = out.value
+    judged = _sandbox.call(_judge, (got, case, compare_fn, diagnose), {}, limit)
+    why, specific, shown_got = None, None, f"<{type(got).__name__} object>"
+    if judged.timed_out:
+        why = f"checking your answer ({type(got).__name__}) took over {limit:g} s"
+    elif judged.error is not None:  # only if a grader's own compare fails very oddly
+        err = judged.error
+        why = f"your answer could not be checked: {type(err).__name__}: " + (_sandbox.safe_str(err))
+    else:
+        why, specific, shown_got = judged.value
+    if why is None:
+        return None, extra
+    if hidden:
+        return f"{head}  problem:  the answer differs from the reference{tail}", extra
+    msg = f"{head}  got:      {shown_got}\n  problem:  {why}"
+    if specific:
+        msg += f"\n  hint: {specific}"
+    elif hint:
+        msg += f"\n  hint: {hint}"
+    return msg + tail, extra
+
+
 def grade(
     name: str,
     fn: Callable,
@@ -458,6 +509,7 @@ def grade(
     raise_on_fail: bool = False,
     quiet: bool = False,
     time_limit: float | None = None,
+    forbid: Sequence[str] = (),
 ) -> Feedback:
     """Run ``fn`` on every case, stop at the first failure, and report it.
 
@@ -473,82 +525,65 @@ def grade(
         quiet: do not print the message.
         time_limit: seconds per case (default: ``case.time_limit``, else the graders' limit,
             see :func:`set_time_limit`). A case over its limit fails.
+        forbid: dotted names of callables that are the answer (``"scanbook.linear_recurrence"``,
+            ``"numpy.cumsum"``): while ``fn`` runs each is replaced by one that fails the case
+            with "calls sb.linear_recurrence, which is the answer". (A name imported under
+            another name before the call, ``from numpy import cumsum``, is not caught.)
 
     Printing by ``fn`` is captured (one summarising line in the message), and a change ``fn``
     makes to its arguments is reported (the grader passes copies; the answer can still pass).
+    Inside :func:`grading_mode` every case runs (the message is the first failure's, with the
+    count of passed cases) and hidden cases are reported without their data.
     Defined in chapter 1.
     """
+    mode = _MODE.get()
+    for forbidden in forbid:  # a misspelt name is the grader's bug: say so before any case runs
+        _resolve(forbidden)
     if not callable(fn):
-        fb = Feedback(False, f"✗ {name}: expected a function, got {type(fn).__name__}", name)
+        fb = Feedback(
+            False,
+            f"✗ {name}: expected a function, got {type(fn).__name__}",
+            name,
+            cases_total=len(cases),
+        )
         return _finish(fb, raise_on_fail, quiet)
+    run_all = mode is not None and mode.run_all
     notes: dict[str, str] = {}
+    failures: list[str] = []
+    passed = 0
     for k, case in enumerate(cases, start=1):
-        args = _copy.deepcopy(case.args)
-        kwargs = _copy.deepcopy(case.kwargs)
-        shown = case.show if case.show is not None else {f"arg{i}": a for i, a in enumerate(args)}
-        inputs = "\n".join(f"    {key} = {format_value(v)}" for key, v in shown.items())
-        head = (
-            f"✗ {name}: case {k} of {len(cases)} ({case.label}) failed\n  inputs:\n{inputs}\n"
-            f"  expected: {format_value(case.expected)}\n"
+        failure, extra = _run_case(
+            name,
+            fn,
+            case,
+            k,
+            len(cases),
+            hint=hint,
+            compare_fn=compare,
+            diagnose=diagnose,
+            time_limit=time_limit,
+            forbid=forbid,
+            mode=mode,
         )
-        limit = case.time_limit or time_limit or DEFAULT_TIME_LIMIT
-        out = _sandbox.call(fn, args, kwargs, limit)
-        extra = []
-        if out.printed is not None and out.printed.chars:
-            extra.append(f"  printed:  {out.printed.summary()}")
-        changed = _sandbox.changed_inputs(
-            (*case.args, *case.kwargs.values()),
-            (*args, *(kwargs.get(key) for key in case.kwargs)),
-            _arg_names(case, len(case.args)),
-        )
-        if changed:
-            extra.append(
-                f"  note:     your function changed its input {changed}; the grader passed a "
-                "copy, but a caller may not expect its data to change"
-            )
-        tail = "".join(f"\n{line}" for line in extra)
-        if out.timed_out:
-            msg = (
-                f"{head}  problem:  your function did not finish within {limit:g} s, the time "
-                "limit of one case: look for a loop that never ends or work that grows too fast"
-            )
-            if hint:
-                msg += f"\n  hint: {hint}"
-            return _finish(Feedback(False, msg + tail, name, k), raise_on_fail, quiet)
-        if out.error is not None:
-            exc = out.error
-            msg = (
-                f"{head}  your function raised {type(exc).__name__}: {_sandbox.safe_str(exc)}"
-                f"{_sandbox.where_raised(exc)}"
-            )
-            if hint:
-                msg += f"\n  hint: {hint}"
-            return _finish(Feedback(False, msg + tail, name, k), raise_on_fail, quiet)
-        got = out.value
-        judged = _sandbox.call(_judge, (got, case, compare, diagnose), {}, limit)
-        why, specific, shown = None, None, f"<{type(got).__name__} object>"
-        if judged.timed_out:
-            why = f"checking your answer ({type(got).__name__}) took over {limit:g} s"
-        elif judged.error is not None:  # only if a grader's own compare fails very oddly
-            err = judged.error
-            why = f"your answer could not be checked: {type(err).__name__}: " + (
-                _sandbox.safe_str(err)
-            )
-        else:
-            why, specific, shown = judged.value
-        if why is not None:
-            msg = f"{head}  got:      {shown}\n  problem:  {why}"
-            if specific:
-                msg += f"\n  hint: {specific}"
-            elif hint:
-                msg += f"\n  hint: {hint}"
-            return _finish(Feedback(False, msg + tail, name, k), raise_on_fail, quiet)
+        if failure is not None:
+            failures.append(failure)
+            if not run_all:
+                fb = Feedback(False, failure, name, k, passed, len(cases))
+                return _finish(fb, raise_on_fail, quiet)
+            continue
+        passed += 1
         for line in extra:  # keep the first of each kind of note for the success message
             notes.setdefault(line.split(":")[0], f"{line} (case {k}, {case.label})")
+    if failures:
+        msg = f"{failures[0]}\n  ({passed} of {len(cases)} cases passed)"
+        fb = Feedback(False, msg, name, len(cases), passed, len(cases))
+        return _finish(fb, raise_on_fail, quiet)
     span = cases[0].label if len(cases) == 1 else f"from {cases[0].label} to {cases[-1].label}"
-    msg = f"✓ {name}: all {len(cases)} cases passed ({span})" if cases else f"✓ {name}: no cases"
+    kind = "hidden cases" if mode is not None and mode.hidden else "cases"
+    msg = f"✓ {name}: all {len(cases)} {kind} passed ({span})" if cases else f"✓ {name}: no cases"
     msg += "".join(f"\n{line}" for line in notes.values())
-    return _finish(Feedback(True, msg, name, len(cases)), raise_on_fail, quiet)
+    fb = Feedback(True, msg, name, len(cases), len(cases), len(cases))
+    return _finish(fb, raise_on_fail, quiet)
 
 
 def counting_floats(*arrays) -> tuple[list[np.ndarray], list[int]]:

@@ -36,6 +36,10 @@ class _CaseTimeout(BaseException):
     Exception`` in the reader's code does not swallow it)."""
 
 
+class OutputLimit(BaseException):
+    """Raised inside the reader's code when it prints more than the grading mode allows."""
+
+
 # -- captured printing -------------------------------------------------------------------------
 
 
@@ -44,9 +48,10 @@ class _Capture(io.TextIOBase):
 
     encoding = "utf-8"
 
-    def __init__(self, keep: int = 2000):
+    def __init__(self, keep: int = 2000, limit: int | None = None):
         super().__init__()
         self.keep, self.head, self.chars, self.lines = keep, [], 0, 0
+        self.limit = limit
         self._kept = 0
 
     def writable(self) -> bool:
@@ -61,15 +66,20 @@ class _Capture(io.TextIOBase):
             piece = s[: self.keep - self._kept]
             self.head.append(piece)
             self._kept += len(piece)
+        if self.limit is not None and self.chars > self.limit:
+            raise OutputLimit(f"printed more than {self.limit:,} characters")
         return len(s)
 
-    def summary(self, width: int = 160) -> str:
-        """One line: how much was printed and how it starts."""
+    def summary(self, width: int = 160, *, hidden: bool = False) -> str:
+        """One line: how much was printed and how it starts (not with ``hidden``: the printing
+        of a hidden case may show its data)."""
+        lines = max(self.lines, 1)
+        if hidden:
+            return f"your function printed {self.chars:,} characters in {lines:,} lines"
         text = "".join(self.head)
         shown = text.strip().replace("\n", " | ")
         cut = len(shown) > width or self.chars > len(text)
         shown = shown[:width] + (" ..." if cut else "")
-        lines = max(self.lines, 1)
         return (
             f"your function printed {self.chars:,} characters in {lines:,} line"
             f"{'s' if lines != 1 else ''}, starting: {shown!r}"
@@ -149,9 +159,12 @@ def _call_in_thread(fn: Callable, args: tuple, kwargs: dict, limit: float, out: 
     out.value, out.error = box.get("value"), box.get("error")
 
 
-def call(fn: Callable, args: tuple, kwargs: dict, limit: float | None) -> Outcome:
-    """Call ``fn(*args, **kwargs)`` within ``limit`` seconds, capturing what it prints."""
-    out = Outcome(printed=_Capture())
+def call(
+    fn: Callable, args: tuple, kwargs: dict, limit: float | None, *, print_limit: int | None = None
+) -> Outcome:
+    """Call ``fn(*args, **kwargs)`` within ``limit`` seconds, capturing what it prints (more than
+    ``print_limit`` characters end the call with :class:`OutputLimit` as its error)."""
+    out = Outcome(printed=_Capture(limit=print_limit))
     start = time.perf_counter()
     with contextlib.redirect_stdout(out.printed), contextlib.redirect_stderr(out.printed):
         if limit is None or not math.isfinite(limit):
