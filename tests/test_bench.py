@@ -128,9 +128,22 @@ def test_timing_statistics():
     t = common.summarize([3.0, 1.0, 2.0, 2.0, 10.0])
     assert (t.median, t.best, t.times) == (2.0, 1.0, (3.0, 1.0, 2.0, 2.0, 10.0))
     assert t.spread == pytest.approx((3.0 - 2.0) / 2.0)
-    assert common.summarize([4.0]).spread == 0.0
+    assert t.quartiles == (2.0, 3.0)
+    assert common.summarize([4.0]).spread == 0.0 and common.summarize([4.0]).quartiles == (4, 4)
     with pytest.raises(ValueError, match="at least one"):
         common.summarize([])
+
+
+def test_round_ratios_pair_the_rounds():
+    # round 3 was disturbed for both: the ratio of two medians (2.0 / 4.0) hides nothing here,
+    # but the per-round ratios show that every round agrees on one half
+    num, den = common.summarize([1.0, 2.0, 9.0, 2.0]), common.summarize([2.0, 4.0, 18.0, 4.0])
+    r = common.round_ratios(num, den)
+    assert r.times == (0.5, 0.5, 0.5, 0.5) and r.median == 0.5 and r.spread == 0.0
+    skew = common.round_ratios(common.summarize([1.0, 3.0]), common.summarize([3.0, 1.0]))
+    assert skew.median == pytest.approx(5 / 3) and skew.spread > 0.5  # rounds that disagree
+    with pytest.raises(ValueError, match="same interleaved rounds; got 2 and 1"):
+        common.round_ratios(num.__class__(1.0, 1.0, (1.0, 1.0)), common.summarize([1.0]))
 
 
 def test_timers_count_calls_and_reject_bad_repeat():
@@ -196,11 +209,34 @@ def test_cpu_benchmark_command_writes_its_file(tmp_path, capsys):
     assert bench.main(argv) == 0
     data = json.loads(path.read_text())
     assert data["benchmark"] == "cpu" and data["T"] == 16 and data["channels"] == 4
-    assert [r["name"] for r in data["records"]][:2] == ["copy (a + b -> h)", "numba @njit"]
+    assert [r["name"] for r in data["records"]] == [
+        "copy (a + b -> h)",
+        "numba @njit",
+        "numpy loop over T",
+    ]
     assert all(r["gbps"] > 0 and r["spread"] >= 0 for r in data["records"])
+    for r in data["records"]:
+        assert r["ratio_q1"] <= r["ratio_to_copy"] <= r["ratio_q3"]
+    assert data["records"][0]["ratio_to_copy"] == 1.0 and isinstance(data["warnings"], list)
+    assert "rounds" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         bench.main(["cpu", "--elements", "10", "--channels", "4"])
     assert "multiple of channels=4" in capsys.readouterr().err
+
+
+def test_cpu_benchmark_flags_a_disturbed_comparison():
+    from scanbook.bench import cpu
+
+    def record(median, q1, q3):
+        return {"name": "numba @njit", "ratio_to_copy": median, "ratio_q1": q1, "ratio_q3": q3}
+
+    assert cpu._warnings(record(0.9, 0.88, 0.93)) == []
+    faster = cpu._warnings(record(1.6, 1.55, 1.7))
+    assert len(faster) == 1 and "160% of the copy" in faster[0]
+    busy = cpu._warnings(record(0.8, 0.5, 1.2))
+    assert len(busy) == 1 and "between 50% and 120%" in busy[0]
+    assert len(cpu._warnings(record(1.3, 0.7, 1.8))) == 2
+    assert cpu.COPY_LIMIT > 1 and 0 < cpu.MAX_SPREAD < 1
 
 
 # -- the smoke test ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ module imports this one, and this one imports none of them (no import circle).
   events through CuPy), :func:`time_host_sync` (host clock around a call and a synchronisation,
   for JAX and host-array backends), :func:`time_batched` (sub-millisecond calls, repeated
   inside each sample);
-* statistics: :class:`Timing` (median, fastest, spread, every sample), :func:`summarize`;
+* statistics: :class:`Timing` (median, fastest, quartiles, spread, every sample),
+  :func:`summarize`, :func:`round_ratios` (per-round ratios of interleaved timings);
 * names: :func:`cpu_name`, :func:`device_name`, :func:`gpu_slug`, :func:`gpu_info`;
 * result files: :func:`results_dir` (``benchmarks/results``, or ``$SCANBOOK_RESULTS_DIR``),
   :func:`slug`, :func:`header`, :func:`write_json`, :func:`read_json`, :func:`load_records`.
@@ -35,6 +36,7 @@ __all__ = [
     "summarize",
     "time_fn",
     "time_interleaved",
+    "round_ratios",
     "time_batched",
     "time_device",
     "time_host_sync",
@@ -61,8 +63,9 @@ __all__ = [
 class Timing:
     """Seconds per call: the median, the fastest, and every timed repetition.
 
-    ``spread`` is the interquartile range over the median (0.05: the middle half of the runs
-    lie within 5% of the median's size of each other); 0 for fewer than two samples.
+    ``quartiles`` are the first and third quartiles of the samples (both the median for fewer
+    than two); ``spread`` is the interquartile range over the median (0.05: the middle half of
+    the samples spans 5% of the median); 0 for fewer than two samples.
     """
 
     median: float
@@ -70,10 +73,17 @@ class Timing:
     times: tuple[float, ...]
 
     @property
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.times) < 2:
+            return self.median, self.median
+        q1, _, q3 = statistics.quantiles(self.times, n=4, method="inclusive")
+        return q1, q3
+
+    @property
     def spread(self) -> float:
         if len(self.times) < 2 or self.median <= 0:
             return 0.0
-        q1, _, q3 = statistics.quantiles(self.times, n=4, method="inclusive")
+        q1, q3 = self.quartiles
         return (q3 - q1) / self.median
 
 
@@ -117,9 +127,12 @@ def time_interleaved(
 ) -> dict[str, Timing]:
     """Time several functions in turns: one call of each per round, ``repeat`` rounds.
 
-    On a shared machine the load changes from second to second; taking turns exposes every
-    candidate to the same conditions, so their *ratio* is trustworthy even when the absolute
-    times wander. This is how a copy and a recurrence are compared. Defined in chapter 1.
+    On a shared machine the load changes from second to second; taking turns exposes the
+    candidates of one round to nearly the same conditions, so the ratio of their times *in
+    the same round* wanders far less than the times themselves. A busy machine still disturbs
+    single calls, so compare them with :func:`round_ratios` (a median and a spread over the
+    rounds), never as the ratio of two medians. The ``times`` of every :class:`Timing`
+    returned are in round order. Defined in chapter 1.
     """
     _check_repeat(repeat)
     for fn in fns.values():
@@ -132,6 +145,19 @@ def time_interleaved(
             fn()
             times[name].append(time.perf_counter() - start)
     return {n: summarize(t) for n, t in times.items()}
+
+
+def round_ratios(numerator: Timing, denominator: Timing) -> Timing:
+    """The ratio ``numerator / denominator`` of two :func:`time_interleaved` timings, round by
+    round, summarised like a timing: its ``median``, ``quartiles`` and ``spread`` say how far
+    the rounds agree. Defined in chapter 1.
+    """
+    if len(numerator.times) != len(denominator.times):
+        raise ValueError(
+            "numerator and denominator must come from the same interleaved rounds; got "
+            f"{len(numerator.times)} and {len(denominator.times)} samples"
+        )
+    return summarize(n / d for n, d in zip(numerator.times, denominator.times, strict=True))
 
 
 def time_batched(

@@ -11,9 +11,18 @@ import argparse
 import numpy as np
 
 from .. import serial as _serial
-from .common import bytes_per_element, cpu_name, header, time_fn, time_interleaved, write_json
+from .common import (
+    bytes_per_element,
+    cpu_name,
+    header,
+    round_ratios,
+    summarize,
+    time_fn,
+    time_interleaved,
+    write_json,
+)
 
-__all__ = ["cpu_benchmark", "main"]
+__all__ = ["COPY_LIMIT", "MAX_SPREAD", "cpu_benchmark", "main"]
 
 
 def _inputs(T: int, C: int, dtype, seed: int = 0):
@@ -25,11 +34,21 @@ def _inputs(T: int, C: int, dtype, seed: int = 0):
     return a, b, h0
 
 
+#: No loop that moves the copy's bytes can beat the copy: a median ratio above this means the
+#: copy was disturbed (the margin allows for the timer and for the two loops' code).
+COPY_LIMIT = 1.10
+#: Rounds whose ratios spread by more than this (interquartile range over the median) disagree
+#: too much for their median to be read as a property of the loop.
+MAX_SPREAD = 0.25
+
+COPY, NUMBA, NUMPY = "copy (a + b -> h)", "numba @njit", "numpy loop over T"
+
+
 def cpu_benchmark(
     n_elements: int = 1 << 24,
     channels: int = 16,
     *,
-    repeat: int = 5,
+    repeat: int = 15,
     dtype=np.float32,
     include_numpy: bool = True,
 ) -> dict:
@@ -37,13 +56,22 @@ def cpu_benchmark(
 
     The copy reads two arrays and writes one, as the recurrence does (``np.add(a, b, out=h)``
     is exactly that traffic and the cheapest arithmetic on it), so both move
-    ``12 * n_elements`` bytes for float32. The copy and the Numba recurrence are timed in
-    turns (:func:`time_interleaved`), so their ratio holds even on a busy machine. The NumPy
-    loop over time (one Python step per time step, slow for few channels) is timed once, and
-    only with ``include_numpy``. Every recurrence is checked against the NumPy loop first.
+    ``12 * n_elements`` bytes for float32. Both write into an output allocated once, outside
+    the timing, so neither pays for fresh memory pages. The copy and the Numba recurrence are
+    timed in turns, ``repeat`` rounds (:func:`time_interleaved`), and compared round by round
+    (:func:`round_ratios`): ``ratio_to_copy`` is the median over the rounds of the copy's time
+    over the recurrence's, ``ratio_q1`` and ``ratio_q3`` its quartiles. The NumPy loop over
+    time (one Python step per time step, slow for few channels) is timed once, and only with
+    ``include_numpy``; its ratio is one of medians. Every recurrence is checked against the
+    NumPy loop first.
 
-    Returns a JSON-able dict with one record per implementation: median seconds, GB/s and the
-    ratio to the copy's GB/s.
+    Nothing that moves the copy's bytes is faster than the copy, so a ratio above
+    :data:`COPY_LIMIT`, or per-round ratios spread by more than :data:`MAX_SPREAD`, mean that
+    the machine disturbed the measurement; ``warnings`` then says which (it is empty for a
+    clean run), and the numbers are not to be read as properties of the loops.
+
+    Returns a JSON-able dict: one record per implementation (median seconds, spread, GB/s,
+    ratio to the copy) and the ``warnings``.
 
     Defined in chapter 1.
     """
@@ -54,7 +82,6 @@ def cpu_benchmark(
     T = n_elements // channels
     a, b, h0 = _inputs(T, channels, dtype)
     nbytes = bytes_per_element(dtype) * n_elements
-    h = np.empty_like(b)
 
     check = min(T, 4096)
     reference = _serial.linear_recurrence_numpy(a[:check], b[:check], h0)
@@ -62,30 +89,39 @@ def cpu_benchmark(
     if not np.allclose(got, reference, rtol=1e-4, atol=1e-4):
         raise AssertionError("the numba recurrence disagrees with the numpy loop")
 
+    kernel = _serial._numba_kernel()  # linear_recurrence_numba without its allocation
+    h_copy, h_numba = np.empty_like(b), np.empty_like(b)
     timings = time_interleaved(
         {
-            "copy (a + b -> h)": lambda: np.add(a, b, out=h),
-            "numba @njit": lambda: _serial.linear_recurrence_numba(a, b, h0),
+            COPY: lambda: np.add(a, b, out=h_copy),
+            NUMBA: lambda: kernel(a, b, h0, h_numba, False),
         },
         repeat=repeat,
     )
+    ratios = {COPY: round_ratios(timings[COPY], timings[COPY])}
+    ratios[NUMBA] = round_ratios(timings[COPY], timings[NUMBA])  # fraction of the copy's speed
     if include_numpy:
-        timings["numpy loop over T"] = time_fn(
+        timings[NUMPY] = time_fn(
             lambda: _serial.linear_recurrence_numpy(a, b, h0), warmup=0, repeat=1
         )
-    records = [
-        {
-            "name": name,
-            "median_s": t.median,
-            "spread": t.spread,
-            "bytes": nbytes,
-            "gbps": nbytes / t.median / 1e9,
-        }
-        for name, t in timings.items()
-    ]
-    copy_gbps = records[0]["gbps"]
-    for r in records:
-        r["ratio_to_copy"] = r["gbps"] / copy_gbps
+        ratios[NUMPY] = summarize([timings[COPY].median / timings[NUMPY].median])
+    records = []
+    for name, t in timings.items():
+        r = ratios[name]
+        q1, q3 = r.quartiles
+        records.append(
+            {
+                "name": name,
+                "median_s": t.median,
+                "spread": t.spread,
+                "bytes": nbytes,
+                "gbps": nbytes / t.median / 1e9,
+                "ratio_to_copy": r.median,
+                "ratio_q1": q1,
+                "ratio_q3": q3,
+                "rounds": len(r.times),
+            }
+        )
     return header(
         "cpu",
         machine=cpu_name(),
@@ -95,7 +131,25 @@ def cpu_benchmark(
         n_elements=n_elements,
         repeat=repeat,
         records=records,
+        warnings=_warnings(records[1]),
     )
+
+
+def _warnings(r: dict) -> list[str]:
+    """What disturbed an interleaved comparison with the copy (``[]``: nothing seen)."""
+    found = []
+    if r["ratio_to_copy"] > COPY_LIMIT:
+        found.append(
+            f"{r['name']} at {r['ratio_to_copy']:.0%} of the copy: faster than a copy of the "
+            "same bytes can be, so the copy was slowed down by something else on the machine"
+        )
+    spread = (r["ratio_q3"] - r["ratio_q1"]) / r["ratio_to_copy"]
+    if spread > MAX_SPREAD:
+        found.append(
+            f"{r['name']}: the middle half of the rounds lies between {r['ratio_q1']:.0%} and "
+            f"{r['ratio_q3']:.0%} of the copy, a spread of {spread:.0%}: the machine was busy"
+        )
+    return found
 
 
 def _print_table(result: dict) -> None:
@@ -103,12 +157,17 @@ def _print_table(result: dict) -> None:
         f"{result['n_elements']:,} {result['dtype']} elements as (T={result['T']:,}, "
         f"channels={result['channels']}), {bytes_per_element(result['dtype'])} bytes an element"
     )
-    print(f"{'implementation':34s} {'median ms':>10s} {'GB/s':>8s} {'of copy':>8s}")
+    head = f"{'implementation':24s} {'median ms':>10s} {'GB/s':>8s} {'of copy':>8s}"
+    print(f"{head} {'middle half':>14s}")
     for r in result["records"]:
+        middle = f"{r['ratio_q1']:.0%}-{r['ratio_q3']:.0%}" if r["rounds"] > 1 else "(one run)"
         print(
-            f"{r['name']:34s} {r['median_s'] * 1e3:10.2f} {r['gbps']:8.2f} "
-            f"{r['ratio_to_copy']:8.0%}"
+            f"{r['name']:24s} {r['median_s'] * 1e3:10.2f} {r['gbps']:8.2f} "
+            f"{r['ratio_to_copy']:8.0%} {middle:>14s}"
         )
+    print(f"(ratios to the copy: per round, median and middle half of {result['repeat']} rounds)")
+    for w in result["warnings"]:
+        print("DISTURBED:", w)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--elements", type=int, default=1 << 24)
     parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--json", metavar="PATH", help="also write the results to this file")
     parser.add_argument("--no-numpy", action="store_true", help="skip the slow NumPy loop")
