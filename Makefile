@@ -10,6 +10,7 @@
 #   make gpu-emulated   no GPU: the GPU tests of the CUDA C kernels on an emulated GPU (slow)
 #   make gpu-wheels     nbval's wheels for a GPU machine without a registry (benchmarks/wheels)
 #   make gpu-device-dry-run   benchmarks/device_run.sh (the short GPU run) on the emulated GPU
+#   make assignments    student notebooks (answers replaced by stubs) into _build/assignments
 #
 # Needs only python3 (3.11+), make and a C compiler. Everything else comes from the lock files.
 
@@ -22,11 +23,11 @@ GPU_LOCK := requirements-gpu.lock
 STAMP    := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test nbval gpu-check gpu-check-preinstalled gpu-emulated gpu-wheels gpu-device-dry-run lint \
+.PHONY: book test nbval assignments gpu-check gpu-check-preinstalled gpu-emulated gpu-wheels gpu-device-dry-run lint \
         venv venv-gpu assets clean help
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
 
 # -- environment -------------------------------------------------------------------------------
 $(STAMP): $(LOCK) pyproject.toml
@@ -37,6 +38,10 @@ $(STAMP): $(LOCK) pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+# Student notebooks: every chapter with its answer cells replaced by stubs (scanbook.course)
+assignments: $(STAMP)
+	$(BIN)/python -m scanbook.course.assignments --out _build/assignments
 
 venv-gpu: $(STAMP)
 	$(BIN)/uv pip sync -q --python $(BIN)/python $(GPU_LOCK)

@@ -26,7 +26,6 @@ import contextvars
 import copy as _copy
 import hashlib
 import html as _html
-import importlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import numpy as np
 
 from . import _sandbox
 from ._compare import _describe, compare, format_value, is_numeric, same, tolerance
+from ._sandbox import ForbiddenCall
 
 __all__ = [
     "AWKWARD_LENGTHS",
@@ -158,6 +158,8 @@ class GradingMode:
             the first failure.
         max_print_chars: a case whose call prints more than this fails (``None``: no limit).
         records: every :class:`Feedback` returned by a grader in this mode, in order.
+        timed_out: set when a case ran out of time (the grader's later cases then fail
+            without running: a loop that never ends would cost the limit on every case).
 
     Defined in chapter 1.
     """
@@ -167,6 +169,7 @@ class GradingMode:
     run_all: bool = True
     max_print_chars: int | None = None
     records: list = field(default_factory=list)
+    timed_out: bool = False
 
 
 _MODE: contextvars.ContextVar[GradingMode | None] = contextvars.ContextVar(
@@ -302,64 +305,6 @@ def _finish(feedback: Feedback, raise_on_fail: bool, quiet: bool) -> Feedback:
     return feedback
 
 
-# -- forbidden calls -------------------------------------------------------------------------
-
-
-class ForbiddenCall(BaseException):
-    """Raised inside the reader's function when it calls a function the grader forbids (a
-    BaseException, so that ``except Exception`` in the reader's code does not swallow it)."""
-
-
-_SHORT = (("scanbook.", "sb."), ("jax.numpy.", "jnp."), ("numpy.", "np."))
-
-
-def _short_name(name: str) -> str:
-    for long, short in _SHORT:
-        if name.startswith(long):
-            return short + name[len(long) :]
-    return name
-
-
-def _resolve(name: str) -> tuple[Any, str]:
-    """``(owner, attribute)`` for a dotted name such as ``"scanbook.serial.cumsum"``: the
-    longest importable module prefix, then attributes."""
-    if not isinstance(name, str) or "." not in name:
-        raise ValueError(f"forbid names a callable by its dotted path (numpy.cumsum); got {name!r}")
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            owner = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:-1]:
-            owner = getattr(owner, attr)
-        if not hasattr(owner, parts[-1]):
-            raise ValueError(f"forbid: {name} does not exist")
-        return owner, parts[-1]
-    raise ValueError(f"forbid: no module in {name!r} can be imported")
-
-
-@contextlib.contextmanager
-def _forbidding(names: Sequence[str]) -> Iterator[None]:
-    """Replace each named callable by one that raises :class:`ForbiddenCall` (restored after)."""
-    saved = []
-    try:
-        for name in names:
-            owner, attr = _resolve(name)
-            original = getattr(owner, attr)
-            short = _short_name(name)
-
-            def refuse(*args, _name=short, **kwargs):
-                raise ForbiddenCall(_name, f"calls {_name}, which is the answer")
-
-            setattr(owner, attr, refuse)
-            saved.append((owner, attr, original))
-        yield
-    finally:
-        for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
-
-
 # -- running the cases -----------------------------------------------------------------------
 
 
@@ -427,7 +372,7 @@ def _run_case(
         )
     limit = case.time_limit or time_limit or DEFAULT_TIME_LIMIT
     print_limit = None if mode is None else mode.max_print_chars
-    with _forbidding(forbid):
+    with _sandbox.forbidding(forbid):
         out = _sandbox.call(fn, args, kwargs, limit, print_limit=print_limit)
     extra = []
     if out.printed is not None and out.printed.chars:
@@ -453,6 +398,8 @@ def _run_case(
             f"{head}  problem:  your function did not finish within {limit:g} s, the time "
             "limit of one case: look for a loop that never ends or work that grows too fast"
         )
+        if mode is not None:
+            mode.timed_out = True
         return msg + hint_line + tail, extra
     if isinstance(out.error, ForbiddenCall):
         msg = (
@@ -538,7 +485,7 @@ def grade(
     """
     mode = _MODE.get()
     for forbidden in forbid:  # a misspelt name is the grader's bug: say so before any case runs
-        _resolve(forbidden)
+        _sandbox.resolve(forbidden)
     if not callable(fn):
         fb = Feedback(
             False,
@@ -552,6 +499,9 @@ def grade(
     failures: list[str] = []
     passed = 0
     for k, case in enumerate(cases, start=1):
+        if run_all and mode.timed_out and failures:
+            failures.append(f"✗ {name}: case {k} not run (an earlier case ran out of time)")
+            continue
         failure, extra = _run_case(
             name,
             fn,

@@ -11,11 +11,15 @@ another thread, or while someone else's ``ITIMER_REAL`` timer is running) the fu
 daemon thread that is abandoned when it overruns: the grader returns on time, the abandoned call
 finishes (or not) in the background. Only ``KeyboardInterrupt`` passes through; every other
 exception of the reader's code is returned as the outcome of the call.
+
+:func:`forbidding` replaces library functions that *are* the answer (``grade(..., forbid=...)``)
+by ones that raise :class:`ForbiddenCall` while the reader's function runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import math
 import os
@@ -23,8 +27,9 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -180,6 +185,64 @@ def call(
             _call_in_thread(fn, args, kwargs, limit, out)
     out.seconds = time.perf_counter() - start
     return out
+
+
+# -- forbidden calls -------------------------------------------------------------------------
+
+
+class ForbiddenCall(BaseException):
+    """Raised inside the reader's function when it calls a function the grader forbids (a
+    BaseException, so that ``except Exception`` in the reader's code does not swallow it)."""
+
+
+_SHORT = (("scanbook.", "sb."), ("jax.numpy.", "jnp."), ("numpy.", "np."))
+
+
+def _short_name(name: str) -> str:
+    for long, short in _SHORT:
+        if name.startswith(long):
+            return short + name[len(long) :]
+    return name
+
+
+def resolve(name: str) -> tuple[Any, str]:
+    """``(owner, attribute)`` for a dotted name such as ``"scanbook.serial.cumsum"``: the
+    longest importable module prefix, then attributes."""
+    if not isinstance(name, str) or "." not in name:
+        raise ValueError(f"forbid names a callable by its dotted path (numpy.cumsum); got {name!r}")
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:-1]:
+            owner = getattr(owner, attr)
+        if not hasattr(owner, parts[-1]):
+            raise ValueError(f"forbid: {name} does not exist")
+        return owner, parts[-1]
+    raise ValueError(f"forbid: no module in {name!r} can be imported")
+
+
+@contextlib.contextmanager
+def forbidding(names: Sequence[str]) -> Iterator[None]:
+    """Replace each named callable by one that raises :class:`ForbiddenCall` (restored after)."""
+    saved = []
+    try:
+        for name in names:
+            owner, attr = resolve(name)
+            original = getattr(owner, attr)
+            short = _short_name(name)
+
+            def refuse(*args, _name=short, **kwargs):
+                raise ForbiddenCall(_name, f"calls {_name}, which is the answer")
+
+            setattr(owner, attr, refuse)
+            saved.append((owner, attr, original))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
 
 
 # -- describing what went wrong --------------------------------------------------------------
