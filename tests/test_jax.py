@@ -150,6 +150,38 @@ def test_second_order_reverse(x64):
     )
 
 
+@pytest.mark.parametrize("matrix", [False, True])
+def test_second_derivative_never_differentiates_the_scan_tree(monkeypatch, matrix):
+    # the forward rule computes h with the custom-VJP function itself, so the outer derivative
+    # of a gradient is the custom rule again: the scan's combine only ever sees plain arrays
+    # (autodiff through the tree would hand it tracers)
+    name = "_matrix_combine" if matrix else "_affine_combine"
+    original, seen = getattr(sjax, name), set()
+
+    def spy(earlier, later):
+        seen.update(type(x).__name__ for x in (*earlier, *later))
+        return original(earlier, later)
+
+    monkeypatch.setattr(sjax, name, spy)
+    rng = np.random.default_rng(12)
+    if matrix:
+        a = jnp.asarray(rng.normal(size=(6, 2, 2)) / 2, jnp.float32)
+        b, h0 = jnp.asarray(rng.normal(size=(6, 2)), jnp.float32), jnp.ones(2, jnp.float32)
+        f = sjax._matrix_recurrence
+    else:
+        a = jnp.asarray(rng.uniform(0.5, 1.0, 6), jnp.float32)
+        b, h0 = jnp.asarray(rng.normal(size=6), jnp.float32), jnp.float32(0.3)
+        f = sjax._recurrence
+    for reverse in (False, True):
+
+        def loss(a, reverse=reverse):
+            return jnp.sum(jnp.tanh(f(a, b, h0, reverse)))
+
+        second = jax.grad(lambda a, loss=loss: jnp.sum(jax.grad(loss)(a) ** 2))(a)
+        assert np.isfinite(np.asarray(second)).all()
+    assert seen and all("Tracer" not in t for t in seen), seen
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_grad_matches_autodiff_of_loop(x64, reverse):
     a, b, h0, _ = _inputs((23, 2, 3), "float64", seed=9)

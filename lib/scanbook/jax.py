@@ -178,7 +178,10 @@ def _recurrence(a, b, h0, reverse: bool):
 
 
 def _recurrence_fwd(a, b, h0, reverse: bool):
-    h = _scan(a, b, h0, reverse)
+    # h from the custom-VJP function itself, not from _scan: when the forward rule is
+    # differentiated (a second derivative), its derivative is then this rule again, never
+    # autodiff through the scan tree (the pattern of JAX's own custom_vjp examples)
+    h = _recurrence(a, b, h0, reverse)
     return h, (a, h0, h)  # the residuals: no scan-tree intermediates are kept
 
 
@@ -355,7 +358,7 @@ def _matrix_recurrence(A, b, h0, reverse: bool):
 
 
 def _matrix_recurrence_fwd(A, b, h0, reverse: bool):
-    h = _matrix_scan(A, b, h0, reverse)
+    h = _matrix_recurrence(A, b, h0, reverse)  # as _recurrence_fwd: derivatives of any order
     return h, (A, h0, h)
 
 
