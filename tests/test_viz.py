@@ -122,6 +122,53 @@ def test_frames_tell_a_consistent_story(xs, algorithm, chunks):
                 assert f.values[dst] == f.before[src] + f.before[dst]
 
 
+@pytest.mark.parametrize("algorithm", PARALLEL)
+@pytest.mark.parametrize("n", [1, 8, 13])
+def test_explorer_first_frame_has_no_blank_band(algorithm, n):
+    """Step 0 draws the input in the top row and, below it, what level 1 will do: the cells
+    it writes as dashed "?" boxes and its pairs as dashed arrows (no empty "before" row)."""
+    xs = small_ints(n, seed=5)
+    trace = viz.trace_of(algorithm, xs)
+    all_frames = viz.frames(trace)
+    svg = viz.frame_svg(trace, 0, all_frames=all_frames)
+    labels = {
+        m.group(2): float(m.group(1))
+        for m in re.finditer(r'<text x="[\d.]+" y="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+    }
+    assert "input" in labels, "step 0 labels the top row 'input'"
+    cell_tops = sorted({float(y) for y in re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width', svg)})
+    if len(all_frames) == 1:
+        assert "output" in labels and labels["input"] < labels["output"]
+        return
+    nxt = all_frames[1]
+    will = set(nxt.written) | {d for _, d in nxt.pairs}
+    if nxt.kind == "swap":
+        will |= {s for s, _ in nxt.pairs}
+    assert labels["input"] < labels["level 1"]
+    assert svg.count(">?</text>") == len(will)
+    assert will or not nxt.pairs
+    assert svg.count('stroke-dasharray="3 2"') == len(will)
+    assert svg.count('<g opacity="0.45"><line') == len(nxt.pairs)
+    assert f"level 1 ({nxt.phase})" in svg
+    # the input's cells sit in the first row of cells under the position numbers
+    first_row = [
+        float(y)
+        for y in re.findall(
+            r'<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" '
+            r'height="[\d.]+" fill="#ffffff"',
+            svg,
+        )
+    ]
+    assert min(first_row) == pytest.approx(labels["input"] - 18, abs=12)
+    assert cell_tops  # the frame draws its cells
+    # every frame of an explorer has the same height: nothing jumps while it plays
+    heights = {
+        re.search(r'height="(\d+)"', viz.frame_svg(trace, k, all_frames=all_frames)).group(1)
+        for k in range(len(all_frames))
+    }
+    assert len(heights) == 1
+
+
 def test_explorer_with_maximum_and_own_values():
     xs = np.array([3, -1, 4, 1, -5, 9, 2])
     frames = viz.frames(viz.trace_of("hillis_steele", xs, ops.maximum))

@@ -88,7 +88,7 @@ def frame_svg(
     out.append(_text(8, y, f"{name} scan of n = {n}{chunks}{padded}", 14, weight="bold"))
     y += 20
     if f.step == 0:
-        head = f"step 0 of {total_steps}: input"
+        head = f"step 0 of {total_steps}: input (move the slider or press play)"
     else:
         many = "s at once" if f.level_work > 1 else "" if f.level_work == 1 else "s"
         head = (
@@ -96,7 +96,10 @@ def frame_svg(
         )
     out.append(_text(8, y, head, 12.5, color=color, weight="bold"))
     y += 17
-    out.append(_text(8, y, PHASE_NOTES.get(f.phase, ""), 11.5, color="#444"))
+    note = PHASE_NOTES.get(f.phase, "")
+    if f.step == 0 and total_steps > 0:
+        note += f"; dashed below: what level 1 ({all_frames[1].phase}) will combine"
+    out.append(_text(8, y, note, 11.5, color="#444"))
 
     # counters: work and depth so far, as bars against the bound
     y += 12
@@ -125,22 +128,23 @@ def frame_svg(
     y += 42
 
     # the array before and after this level
-    def cells(row_y, values, highlight, label):
+    def cells(row_y, values, highlight, label, hue=color, unknown=frozenset()):
         out.append(_text(left - 8, row_y + cell * 0.45 + 4, label, 11, "end", "#555"))
         for i in range(cols):
             pad = i >= n
             fill = "#e6e6e6" if pad else "#ffffff"
             if i in highlight:
-                fill = color
+                fill = hue
             opacity = ' fill-opacity="0.28"' if i in highlight else ""
+            dash = ' stroke-dasharray="3 2"' if i in unknown else ""
             x = left + i * cell
             out.append(
                 f'<rect x="{x + 1}" y="{row_y}" width="{cell - 2}" height="{cell * 0.9:.1f}" '
                 f'fill="{fill}"{opacity} stroke="{"#aaa" if pad else "#555"}" '
-                f'stroke-width="0.8"/>'
+                f'stroke-width="0.8"{dash}/>'
             )
-            if values is not None:
-                s = fmt_number(values[i])
+            if values is not None or i in unknown:
+                s = "?" if i in unknown else fmt_number(values[i])
                 size = min(13, cell * 0.5, 1.9 * cell / max(len(s), 1))
                 out.append(
                     _text(
@@ -158,16 +162,31 @@ def frame_svg(
     y += 14
     gap = 2.2 * cell if cols <= 16 else 3.0 * cell
     top, bottom = y, y + cell * 0.9 + gap  # every frame has the same height: no jumping
+    cx = lambda i: left + i * cell + cell / 2
     if f.step == 0:
-        hint = "move the slider or press play to run the levels"
-        out.append(_text(left, top + cell * 0.9 + gap / 2, hint, 11.5, color="#777"))
-        cells(bottom, f.values, set(), "input")
+        # no blank band: the input on top, and below it what the first level will do, faded
+        # (its pairs as dashed arrows, the cells it will write as "?")
+        cells(top, f.values, set(), "input")
+        if total_steps == 0:
+            hint = "one element: it is its own scan, no level runs"
+            out.append(_text(left, top + cell * 0.9 + gap / 2, hint, 11.5, color="#777"))
+            cells(bottom, f.values, set(), "output")
+        else:
+            nxt = all_frames[1]
+            hue = PHASE_COLORS.get(nxt.phase, "#444")
+            will = set(nxt.written) | {d for _, d in nxt.pairs}
+            if nxt.kind == "swap":
+                will |= {s for s, _ in nxt.pairs}
+            cells(bottom, f.values, will, "level 1", hue=hue, unknown=will)
+            y0, y1 = top + cell * 0.9, bottom
+            for src, dst in nxt.pairs:
+                line = _arrow(cx(src), y0, cx(dst), y1 - 1, hue, dashed=True, width=1.0)
+                out.append(f'<g opacity="0.45">{line}</g>')
     else:
         srcs = {s for s, _ in f.pairs} | (set(f.written) if f.kind == "swap" else set())
         cells(top, f.before, srcs, "before")
         cells(bottom, f.values, set(f.written), "after")
         y0, y1 = top + cell * 0.9, bottom
-        cx = lambda i: left + i * cell + cell / 2
         for src, dst in f.pairs:
             if f.kind == "swap":
                 out.append(_arrow(cx(src) + 3, y0, cx(dst) - 3, y1 - 1, color))
