@@ -354,6 +354,32 @@ def test_reverse_must_be_static():
 # -- the gradient benchmark (scanbook._bench_grad) ------------------------------------------
 
 
+def test_bench_grad_backward_below_noise(capsys):
+    from scanbook import _bench_grad as grad
+
+    # rounds that agree: forward+backward 3 ms over a forward of 2 ms, give or take
+    ok = grad.difference_summary([3.0, 3.1, 2.9, 3.0, 3.2], [2.0, 2.1, 1.9, 2.0, 2.1])
+    assert not ok["backward_below_noise"]
+    assert ok["backward_s"] == pytest.approx(1.0) and ok["ratio"] == pytest.approx(0.5)
+    assert ok["backward_q1_s"] <= ok["backward_s"] <= ok["backward_q3_s"]
+    assert grad.format_backward(ok).startswith("1000.000 ms ±")
+    # the difference of a disturbed pair of rounds: negative median, or a lower quartile at 0
+    for total, part in (([1.0, 1.1, 0.9], [1.2, 1.0, 1.3]), ([1.0, 2.0, 1.0, 2.0], [1.0] * 4)):
+        r = grad.difference_summary(total, part)
+        assert r["backward_below_noise"] and r["backward_s"] is None and r["ratio"] is None
+        assert grad.format_backward(r) == "below noise"
+    bad = grad.difference_summary([1.0, 1.1, 0.9], [1.2, 1.0, 1.3])
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        grad.difference_summary([1.0, 2.0], [1.0])
+    record = {"backend": "jax custom VJP", "T": 8, "channels": 2, "dtype": "float32",
+              "device": "NVIDIA H200", "forward_s": 1e-3, "forward_spread": 0.1, "rounds": 3,
+              **bad}  # fmt: skip
+    grad._print_table([record])
+    out = capsys.readouterr().out
+    assert "below noise" in out and " n/a " in out and "-" not in out.split("\n")[3][:40]
+    assert grad.check_targets([record])[0]["met"] is None
+
+
 def test_bench_grad_records(tmp_path):
     import json
 

@@ -5,10 +5,12 @@ Defined in chapter 5. Run it with ``python -m scanbook.bench grad [--T N] [--cha
 which chapter 5 plots).
 
 For every backend the forward pass ``h = linear_recurrence(a, b, h0)`` and the backward pass
-``(da, db, dh0) = vjp(g)`` are timed separately (median of ``repeat`` runs after a warm-up
-call), and their ratio is reported. Chapter 5 shows that the backward pass is one more
-recurrence plus two elementwise products, so the ratio should be a little above 1; a GPU
-target is at most 2.
+``(da, db, dh0) = vjp(g)`` are timed **in alternating rounds** (:func:`timed_rounds`: one
+sample of each per round, after a warm-up call, so both see the same load), and the record
+holds the median over the rounds with its quartiles, and the median of the per-round ratio.
+Chapter 5 shows that the backward pass is one more recurrence plus two elementwise products,
+so where memory bandwidth sets the pace a fused backward pass moves 5 arrays against the
+forward pass's 3; the report holds a GPU record against a ratio of at most 2.
 
 * ``numpy``, ``numba``, ``numba_cuda``: :func:`scanbook.linear_recurrence` and
   :func:`scanbook.linear_recurrence_vjp` with that backend (``numba_cuda`` only on a real GPU:
@@ -20,12 +22,17 @@ target is at most 2.
 
 For JAX, two programs are compiled ahead of time (``jax.jit(...).lower(...).compile()``): the
 forward pass alone, and the forward pass followed by the pullback of ``g`` (what a training
-step runs). The backward time is the difference of their medians (``forward_backward_s -
-forward_s``). ``residual_bytes`` counts what ``jax.vjp`` keeps from the forward pass for the
-backward pass (from shapes, with ``jax.eval_shape``). XLA's ``compiled.memory_analysis()`` of
-the forward-and-backward program gives ``temp_size_in_bytes`` and ``peak_memory_in_bytes``
-(``forward_...`` for the forward program alone; None where this JAX version does not report
-them).
+step runs). They are timed in alternating rounds, and the backward time of a round is the
+difference of that round's two samples; ``backward_s`` is the median of these differences
+(:func:`difference_summary`). Where that median is not above zero, or the lower quartile of
+the differences is not (the rounds do not agree that the backward pass costs anything
+measurable), the backward time is **below noise**: ``backward_s`` and ``ratio`` are None,
+``backward_below_noise`` is True, and the raw median difference is kept in
+``backward_difference_s``. ``residual_bytes`` counts what ``jax.vjp`` keeps from the forward
+pass for the backward pass (from shapes, with ``jax.eval_shape``). XLA's
+``compiled.memory_analysis()`` of the forward-and-backward program gives
+``temp_size_in_bytes`` and ``peak_memory_in_bytes`` (``forward_...`` for the forward program
+alone; None where this JAX version does not report them).
 """
 
 from __future__ import annotations
@@ -46,15 +53,24 @@ from .common import (
     header,
     results_dir,
     slug,
-    time_batched,
     time_device,
     write_json,
 )
 
-__all__ = ["ALL", "TARGET_RATIO", "check_targets", "run", "main"]
+__all__ = [
+    "ALL",
+    "TARGET_RATIO",
+    "check_targets",
+    "difference_summary",
+    "format_backward",
+    "run",
+    "main",
+    "timed_rounds",
+]
 
 ALL = ("numpy", "numba", "numba_cuda", "cupy", "jax custom VJP", "jax autodiff")
-#: The book's target on a GPU: a backward pass costs at most this many forward passes.
+#: What the report holds a GPU record against: a backward pass of at most this many forward
+#: passes (a fused backward pass moves 5 arrays against the forward pass's 3).
 TARGET_RATIO = 2.0
 #: ``benchmarks/device_run.sh`` runs it so, at chapter 5's sizes (see the contract in
 #: :mod:`scanbook.bench`), into ``benchmarks/results/grad-<gpu>.json``.
@@ -68,23 +84,123 @@ def check_targets(records: list[dict]) -> list[dict]:
     For each backend that runs on a GPU (``numba_cuda``, ``cupy``, the JAX versions) returns
     ``{"kernel", "T", "channels", "what": "bwd/fwd", "need", "value", "met"}`` as
     :func:`scanbook.bench.gpu.check_targets` does; ``value`` and ``met`` are None for a
-    skipped backend or one measured on a CPU. Defined in chapter 5.
+    skipped backend, one measured on a CPU, and one whose backward time is below noise.
+    Defined in chapter 5.
     """
     out = []
     for r in records:
         if r.get("backend") in ("numpy", "numba"):
             continue
         on_gpu = "ratio" in r and not str(r.get("device", "")).startswith("CPU")
-        value = float(r["ratio"]) if on_gpu else None
+        value = float(r["ratio"]) if on_gpu and r["ratio"] is not None else None
         out.append({"kernel": r.get("backend"), "T": r.get("T"), "channels": r.get("channels"),
                     "what": "bwd/fwd", "need": TARGET_RATIO, "value": value,
                     "met": None if value is None else value <= TARGET_RATIO})  # fmt: skip
     return out
 
 
-def _median_time(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
-    """Median seconds per call (:func:`common.time_batched`: ~20 ms samples)."""
-    return time_batched(fn, repeat, warmup).median
+def timed_rounds(
+    fns: dict[str, Callable[[], object]],
+    rounds: int,
+    *,
+    warmup: int = 1,
+    sample_s: float = 0.02,
+) -> dict[str, np.ndarray]:
+    """Seconds per call of each function, one sample of each per round, ``rounds`` rounds.
+
+    After ``warmup`` untimed calls of each, every function gets a number of calls per sample
+    that lasts about ``sample_s`` (at least one; sub-millisecond calls are not at the mercy of
+    the timer), and the rounds take the functions in turns, so that all of them see the same
+    load (:func:`scanbook.bench.time_interleaved`'s idea, with batched samples). Returns one
+    array of ``rounds`` seconds-per-call for each name, in round order: entry ``i`` of two
+    arrays comes from the same round. Defined in chapter 5.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1; got {rounds}")
+    numbers = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            fn()
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+        numbers[name] = max(1, min(1000, int(sample_s / max(once, 1e-9))))
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            times[name].append((time.perf_counter() - start) / numbers[name])
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def difference_summary(total, part) -> dict:
+    """The backward time from paired samples: ``total - part``, round by round.
+
+    ``total`` and ``part`` are seconds per call from the same rounds (:func:`timed_rounds`):
+    the forward-plus-backward program and the forward program. Returns
+    ``backward_difference_s`` (median of the differences, whatever its sign),
+    ``backward_q1_s`` and ``backward_q3_s`` (their quartiles), ``backward_below_noise``
+    (True when the median or the lower quartile is not above zero: the rounds do not agree
+    that the backward pass costs anything measurable), ``backward_s`` (the median, or None
+    when below noise), ``backward_spread`` (interquartile range over the median, None when
+    below noise), and ``ratio`` with ``ratio_q1`` and ``ratio_q3``: the per-round
+    ``difference / part``, its median and quartiles (``ratio`` None when below noise).
+    Defined in chapter 5.
+    """
+    total, part = np.asarray(total, dtype=float), np.asarray(part, dtype=float)
+    if total.shape != part.shape or total.ndim != 1 or total.size == 0:
+        raise ValueError(
+            f"total and part must be 1-D arrays of the same, non-zero length; got shapes "
+            f"{total.shape} and {part.shape}"
+        )
+    diff = total - part
+    q1, med, q3 = (float(x) for x in np.percentile(diff, [25, 50, 75]))
+    r1, rmed, r3 = (float(x) for x in np.percentile(diff / part, [25, 50, 75]))
+    below = not (med > 0 and q1 > 0)
+    return {
+        "backward_difference_s": med,
+        "backward_q1_s": q1,
+        "backward_q3_s": q3,
+        "backward_below_noise": below,
+        "backward_s": None if below else med,
+        "backward_spread": None if below else (q3 - q1) / med,
+        "ratio": None if below else rmed,
+        "ratio_q1": r1,
+        "ratio_q3": r3,
+    }
+
+
+def _summary(forward, backward) -> dict:
+    """Medians, quartiles and the per-round ratio of directly timed passes (host backends)."""
+    fq1, fmed, fq3 = (float(x) for x in np.percentile(forward, [25, 50, 75]))
+    bq1, bmed, bq3 = (float(x) for x in np.percentile(backward, [25, 50, 75]))
+    r1, rmed, r3 = (float(x) for x in np.percentile(backward / forward, [25, 50, 75]))
+    return {
+        "forward_s": fmed,
+        "forward_spread": (fq3 - fq1) / fmed,
+        "backward_s": bmed,
+        "backward_q1_s": bq1,
+        "backward_q3_s": bq3,
+        "backward_spread": (bq3 - bq1) / bmed,
+        "backward_below_noise": False,
+        "ratio": rmed,
+        "ratio_q1": r1,
+        "ratio_q3": r3,
+    }
+
+
+def format_backward(record: dict) -> str:
+    """A record's backward time for a table: ``"0.341 ms ±27%"`` or ``"below noise"``.
+
+    ``±`` gives the spread (interquartile range over the median). Defined in chapter 5.
+    """
+    if record.get("backward_below_noise") or record.get("backward_s") is None:
+        return "below noise"
+    spread = record.get("backward_spread")
+    text = f"{record['backward_s'] * 1e3:.3f} ms"
+    return text if spread is None else f"{text} ±{spread:.0%}"
 
 
 def _inputs(T: int, C: int, dtype, seed: int = 0):
@@ -110,9 +226,8 @@ def _host_record(backend: str, a, b, h0, g, repeat: int) -> dict:
     fwd = lambda: scanbook.linear_recurrence(a, b, h0, backend=backend)
     h = fwd()
     bwd = lambda: scanbook.linear_recurrence_vjp(a, b, h0, h, g, backend=backend)
-    forward_s = _median_time(fwd, repeat)
-    backward_s = _median_time(bwd, repeat)
-    return {"forward_s": forward_s, "backward_s": backward_s}
+    t = timed_rounds({"forward": fwd, "backward": bwd}, repeat)
+    return {**_summary(t["forward"], t["backward"]), "rounds": repeat}
 
 
 def _cupy_record(a, b, h0, g, repeat: int) -> dict:
@@ -130,9 +245,15 @@ def _cupy_record(a, b, h0, g, repeat: int) -> dict:
         return scanbook.linear_recurrence_vjp(a, b, h0, h, g, backend="cupy")
 
     n = max(repeat, 20)
+    forward = time_device(cp, fwd, warmup=2, repeat=n)
+    backward = time_device(cp, bwd, warmup=2, repeat=n)
     return {
-        "forward_s": time_device(cp, fwd, warmup=2, repeat=n).median,
-        "backward_s": time_device(cp, bwd, warmup=2, repeat=n).median,
+        "forward_s": forward.median,
+        "forward_spread": forward.spread,
+        "backward_s": backward.median,
+        "backward_spread": backward.spread,
+        "backward_below_noise": False,
+        "ratio": backward.median / forward.median,
         "timing": "cuda events, arrays on the GPU",
     }
 
@@ -160,13 +281,21 @@ def _jax_record(name: str, a, b, h0, g, repeat: int) -> dict:
     # the residuals the forward pass hands to the backward pass, from shapes alone
     residuals = jax.tree_util.tree_leaves(jax.eval_shape(pullback_only, a, b, h0))
 
-    forward_s = _median_time(lambda: jax.block_until_ready(forward(a, b, h0)), repeat)
-    both_s = _median_time(lambda: jax.block_until_ready(both(a, b, h0, g)), repeat)
+    t = timed_rounds(
+        {
+            "forward": lambda: jax.block_until_ready(forward(a, b, h0)),
+            "both": lambda: jax.block_until_ready(both(a, b, h0, g)),
+        },
+        repeat,
+    )
+    fq1, fmed, fq3 = (float(x) for x in np.percentile(t["forward"], [25, 50, 75]))
     dev = jax.devices()[0]
     record = {
-        "forward_s": forward_s,
-        "backward_s": both_s - forward_s,
-        "forward_backward_s": both_s,
+        "forward_s": fmed,
+        "forward_spread": (fq3 - fq1) / fmed,
+        "forward_backward_s": float(np.median(t["both"])),
+        **difference_summary(t["both"], t["forward"]),
+        "rounds": repeat,
         "compile_s": compile_s,
         "residual_arrays": len(residuals),
         "residual_bytes": int(sum(x.size * np.dtype(x.dtype).itemsize for x in residuals)),
@@ -199,15 +328,21 @@ def run(
 
     Args:
         T: sequence length; C: channels (the recurrence runs on ``(T, C)`` arrays).
-        repeat: timed repetitions after one warm-up call; the median is reported.
+        repeat: rounds, each timing the forward and the backward pass once (in turns,
+            :func:`timed_rounds`), after one warm-up call; medians over the rounds are
+            reported.
         backends: a subset of :data:`ALL` (default: all of them that this machine has).
         dtype: ``"float32"`` or ``"float64"`` (float64 JAX needs ``jax.enable_x64``).
 
     Returns:
         Records with ``kernel`` (``"<backend>_grad"``), ``backend``, ``device``, ``T``,
-        ``channels``, ``dtype``, ``forward_s``, ``backward_s``, ``ratio`` (backward over
-        forward), and for JAX the residual bytes and XLA's memory analysis. A backend that
-        cannot be timed here has ``skipped`` with the reason and no timings.
+        ``channels``, ``dtype``, ``forward_s`` and ``forward_spread``, ``backward_s``,
+        ``backward_spread``, ``backward_q1_s``/``backward_q3_s``, ``ratio`` (median over the
+        rounds of backward over forward) with ``ratio_q1``/``ratio_q3``,
+        ``backward_below_noise``, and for JAX ``backward_difference_s``, the residual bytes
+        and XLA's memory analysis. A JAX backward time below noise has ``backward_s`` and
+        ``ratio`` None (:func:`difference_summary`). A backend that cannot be timed here has
+        ``skipped`` with the reason and no timings.
 
     Defined in chapter 5.
     """
@@ -250,8 +385,6 @@ def run(
             record.update(_cupy_record(a, b, h0, g, repeat))
         else:
             record.update(_host_record(name, a, b, h0, g, repeat))
-        if "forward_s" in record:
-            record["ratio"] = record["backward_s"] / record["forward_s"]
         records.append(record)
     return records
 
@@ -263,17 +396,37 @@ def _mib(x) -> str:
 def _print_table(records: list[dict]) -> None:
     r0 = records[0]
     print(f"linear recurrence gradients, T={r0['T']:,}, channels={r0['channels']}, {r0['dtype']}")
-    head = f"{'backend':16s} {'fwd ms':>9s} {'bwd ms':>9s} {'bwd/fwd':>8s} {'saved MiB':>10s}"
+    rounds = next((r["rounds"] for r in records if "rounds" in r), None)
+    if rounds is not None:
+        print(
+            f"medians over {rounds} rounds (forward and backward timed in turns); ±: the spread, "
+            "interquartile range over the median"
+        )
+    head = f"{'backend':16s} {'fwd ms':>14s} {'bwd ms':>16s} {'bwd/fwd':>8s} {'saved MiB':>10s}"
     print(head + f" {'XLA temp MiB':>13s}  device")
+    notes = []
     for r in records:
         if "skipped" in r:
             print(f"{r['backend']:16s} skipped: {r['skipped']}")
             continue
+        fwd = f"{r['forward_s'] * 1e3:.3f}"
+        if r.get("forward_spread") is not None:
+            fwd += f" ±{r['forward_spread']:.0%}"
+        ratio = "n/a" if r.get("ratio") is None else f"{r['ratio']:.2f}"
         print(
-            f"{r['backend']:16s} {r['forward_s'] * 1e3:9.3f} {r['backward_s'] * 1e3:9.3f} "
-            f"{r['ratio']:8.2f} {_mib(r.get('residual_bytes')):>10s} "
+            f"{r['backend']:16s} {fwd:>14s} {format_backward(r).replace(' ms', ''):>16s} "
+            f"{ratio:>8s} {_mib(r.get('residual_bytes')):>10s} "
             f"{_mib(r.get('temp_size_in_bytes')):>13s}  {r['device']}"
         )
+        if r.get("backward_below_noise"):
+            notes.append(
+                f"{r['backend']}: the per-round difference (forward+backward) - forward has "
+                f"median {r['backward_difference_s'] * 1e3:.3f} ms, lower quartile "
+                f"{r['backward_q1_s'] * 1e3:.3f} ms: not above zero, so no backward time is "
+                "measured"
+            )
+    for note in notes:
+        print("  below noise, " + note)
 
 
 def main(argv: list[str] | None = None) -> int:
