@@ -22,7 +22,6 @@ numba, whose first import must come after scanbook has chosen between the GPU an
 simulator. Without a GPU no binding is needed: the kernels run in Numba's simulator.
 
 Standard library only: this module runs before NumPy or anything else of the book is importable.
-Environment: ``SCANBOOK_COLAB_INSTALLER=uv`` installs with ``uv pip`` instead of pip;
 ``SCANBOOK_CUDA_MAJOR`` overrides the driver's CUDA major version (``0``: no GPU).
 """
 
@@ -231,18 +230,6 @@ def plan(reqs: list[str], have: dict[str, str], cuda_major: int | None) -> Plan:
     return p
 
 
-def _installer() -> list[str]:
-    choice = os.environ.get("SCANBOOK_COLAB_INSTALLER", "pip")
-    if choice == "pip":
-        return [sys.executable, "-m", "pip", "install"]
-    if choice == "uv":
-        uv = shutil.which("uv")
-        if uv is None:
-            raise RuntimeError("SCANBOOK_COLAB_INSTALLER=uv, but there is no uv on PATH")
-        return [uv, "pip", "install", "--python", sys.executable]
-    raise ValueError(f"SCANBOOK_COLAB_INSTALLER must be 'pip' or 'uv'; got {choice!r}")
-
-
 def _constraints(have: dict[str, str]) -> str:
     lines = [
         f"{name}=={version}"
@@ -259,22 +246,27 @@ def install(dist: str = "scanbook", quiet: bool = True) -> Plan:
     changed an installed package after all. Defined for chapter 1's install cell.
     """
     before = installed_versions()
-    p = plan(requirements(dist), before, cuda_driver_major())
-    say = print
+    major = cuda_driver_major()
+    p = plan(requirements(dist), before, major)
     if p.binding:
-        say(f"{dist}: CUDA {p.binding[2:]} driver: Numba CUDA with its {p.binding} binding")
+        print(f"{dist}: a CUDA {major} driver: Numba CUDA with its {p.binding} binding")
+    elif major:
+        print(f"{dist}: a CUDA {major} driver, too old for Numba CUDA: its simulator is used")
     else:
-        say(f"{dist}: no CUDA driver: Numba's CUDA simulator runs the kernels (no binding needed)")
+        print(
+            f"{dist}: no CUDA driver: Numba's CUDA simulator runs the kernels (no binding needed)"
+        )
     if p.keep:
-        say(f"{dist}: keeping " + ", ".join(f"{n} {v}" for n, v in sorted(p.keep.items())))
+        print(f"{dist}: keeping " + ", ".join(f"{n} {v}" for n, v in sorted(p.keep.items())))
     for name, (version, spec) in sorted(p.outside.items()):
-        say(f"{dist}: warning: keeping {name} {version}, outside the tested range {spec}")
+        print(f"{dist}: warning: keeping {name} {version}, outside the tested range {spec}")
     if p.install:
         with tempfile.TemporaryDirectory() as tmp:
             pins = os.path.join(tmp, "constraints.txt")
             with open(pins, "w") as f:
                 f.write(_constraints(before))
-            cmd = _installer() + (["-q"] if quiet else []) + ["-c", pins, *p.install]
+            cmd = [sys.executable, "-m", "pip", "install", "-c", pins, *p.install]
+            cmd += ["-q"] if quiet else []
             done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(
@@ -287,7 +279,7 @@ def install(dist: str = "scanbook", quiet: bool = True) -> Plan:
         raise RuntimeError(f"the installer replaced installed packages (before, after): {changed}")
     added = {n: v for n, v in after.items() if n not in before}
     if added:
-        say(f"{dist}: installed " + ", ".join(f"{n} {v}" for n, v in sorted(added.items())))
+        print(f"{dist}: installed " + ", ".join(f"{n} {v}" for n, v in sorted(added.items())))
     return p
 
 
