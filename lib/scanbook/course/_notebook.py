@@ -21,7 +21,7 @@ GRADERS_NAME = "__scanbook_graders__"
 
 #: A ``{solution}`` block in a markdown cell, in either fence form (``` or ````), with the
 #: blank lines before it.
-SOLUTION_BLOCK = re.compile(r"\n*^(`{3,}|:{3,})\{solution\}[^\n]*\n.*?^\1[ \t]*$\n?", re.S | re.M)
+SOLUTION_BLOCK = re.compile(r"\n*^(`{3,}|:{3,})\{solution\}[^\n]*\n.*?^\1[ \t]*$", re.S | re.M)
 
 
 def source(cell: dict) -> str:
