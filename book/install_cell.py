@@ -15,8 +15,10 @@ tests/test_colab_install.py checks that the chapters and the README agree with _
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,28 +80,42 @@ def install_cell(url: str, branch: str) -> str:
     return CELL.format(spec=pip_spec(url, branch))
 
 
+def _lines(source: str) -> list[str]:
+    return source.splitlines(keepends=True)  # how nbformat stores a cell's source
+
+
 def rewrite(paths: list[Path], source: str, check: bool = False) -> list[Path]:
     """Make the first code cell of each notebook `source`; return the notebooks that differed.
 
     A first code cell that is not an install cell (no "google.colab") gets one put before it.
-    With check=True nothing is written.
+    Only that cell changes: the rest of the file is written back as it was read (plain JSON,
+    key order kept). With check=True nothing is written.
     """
-    import nbformat
-
     differ = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
-        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-        first = nb.cells[code[0]] if code else None
-        if first is not None and "google.colab" in first.source:
-            if first.source == source:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = nb["cells"]
+        code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
+        first = cells[code[0]] if code else None
+        text = "".join(first["source"]) if first else ""
+        if first is not None and "google.colab" in text:
+            if text == source:
                 continue
-            first.source, first.outputs, first.execution_count = source, [], None
+            first.update(source=_lines(source), outputs=[], execution_count=None)
         else:
-            nb.cells.insert(code[0] if code else len(nb.cells), nbformat.v4.new_code_cell(source))
+            new = {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"install-{uuid.uuid4().hex[:8]}",
+                "metadata": {},
+                "outputs": [],
+                "source": _lines(source),
+            }
+            cells.insert(code[0] if code else len(cells), new)
         differ.append(path)
         if not check:
-            nbformat.write(nb, path)
+            text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+            Path(path).write_text(text, encoding="utf-8")
     return differ
 
 

@@ -213,6 +213,19 @@ def test_constraints_pin_what_is_installed():
     assert pins.splitlines() == ["numpy==2.0.2", "t==2.1+cu1"]
 
 
+def test_library_requirements_are_ranges_and_the_locks_pin_them():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for req in project["dependencies"]:
+        name, extras, spec, marker = sc._REQ.match(req).groups()
+        ops = {op for op, _ in sc._SPEC.findall(spec)}
+        assert ">=" in ops and ops <= {">=", "<"}, f"{req}: a range (>=, <), not a pin"
+        assert not extras and not marker, f"{req}: no CUDA binding or platform in the library"
+    # the book's build and CI get numba-cuda's cu13 binding from the dev extra, pinned
+    assert any(r.startswith("numba-cuda[cu13]") for r in project["optional-dependencies"]["dev"])
+    lock = (ROOT / "requirements.lock").read_text()
+    assert "\nnumba-cuda==" in lock and "\ncuda-bindings==13." in lock
+
+
 def test_preinstalled_versions_are_in_the_library_ranges():
     # pyproject.toml's lower bounds are the versions the Colab-like environment below tests
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
