@@ -44,6 +44,8 @@ class Level:
             down-sweep) it is ``x[src], x[dst] = x[dst], x[dst] ⊕ x[src]``.
         kind: ``"combine"`` or ``"swap"``.
         values: the whole working array after this level, when the trace records values.
+
+    Defined in chapter 2.
     """
 
     phase: str
@@ -66,8 +68,10 @@ class Trace:
 
     Attributes:
         n: the input length; ``n_padded`` the length of the working array (Blelloch pads to a
-        power of two, the chunked scan to a multiple of the chunk count).
+            power of two, the chunked scan to a multiple of the chunk count).
         levels: the levels in execution order; ``initial`` the working array before them.
+
+    Defined in chapter 2.
     """
 
     record_values: bool = False
@@ -210,6 +214,8 @@ def hillis_steele(
 
     ``ceil(log2 n)`` levels; level ``k`` does ``n - 2^k`` applications, so the work is
     ``n ceil(log2 n) - 2^ceil(log2 n) + 1``: more than the serial ``n - 1`` by a factor ``log n``.
+
+    Defined in chapter 2.
     """
     n, xs = _validate(op, xs, exclusive)
     x = _ops.copy(xs)
@@ -240,6 +246,8 @@ def blelloch(
     identities and are skipped, so the work counts only applications that touch real data
     (``2(n - 1)`` when ``n`` is a power of two).
     The inclusive scan is the exclusive one shifted left by one, with the total last.
+
+    Defined in chapter 2.
     """
     n, xs = _validate(op, xs, exclusive)
     if n == 0:
@@ -309,6 +317,8 @@ def chunked(
     from contiguous memory by one worker, and only ``p`` values cross between workers, which
     is why this shape suits GPUs (chapter 2, section 2.7; the kernels of chapters 3 and 4).
     The last chunk is padded with identities; those applications are not counted.
+
+    Defined in chapter 2.
     """
     n, xs = _validate(op, xs, exclusive)
     if n_chunks is not None and (

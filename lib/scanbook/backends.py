@@ -69,14 +69,17 @@ def _driver_gpus() -> tuple[str, ...]:
 
 
 def has_gpu() -> bool:
-    """True when a CUDA GPU is present and not switched off with ``SCANBOOK_DEVICE=cpu``."""
+    """True when a CUDA GPU is present and not switched off with ``SCANBOOK_DEVICE=cpu``.
+
+    Defined in chapter 1.
+    """
     if os.environ.get("SCANBOOK_DEVICE", "").lower() == "cpu":
         return False
     return bool(_driver_gpus())
 
 
 def gpu_name() -> str | None:
-    """The name of the first GPU (``"NVIDIA H200"``), or None without one."""
+    """The name of the first GPU (``"NVIDIA H200"``), or None without one. Defined in chapter 1."""
     return _driver_gpus()[0] if has_gpu() else None
 
 
@@ -84,6 +87,8 @@ def configure() -> None:
     """Switch the Numba CUDA simulator on when there is no GPU (before numba is imported).
 
     Safe to call many times. Respects an explicit ``NUMBA_ENABLE_CUDASIM`` chosen by the user.
+
+    Defined in chapter 1.
     """
     want = os.environ.get("SCANBOOK_DEVICE", "").lower()
     if want not in ("", "auto", "cpu", "gpu"):
@@ -97,7 +102,7 @@ def configure() -> None:
 
 
 def cuda_simulator() -> bool:
-    """True when Numba CUDA kernels run in the simulator (on the CPU)."""
+    """True when Numba CUDA kernels run in the simulator (on the CPU). Defined in chapter 1."""
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
@@ -126,6 +131,8 @@ def available_backends() -> list[str]:
 
     ``numpy`` always; ``numba`` when numba is installed; ``numba_cuda`` on a GPU or in the
     CUDA simulator; ``cupy`` only with a GPU and cupy installed; ``jax`` when jax is installed.
+
+    Defined in chapter 1.
     """
     out = ["numpy"]
     if _installed("numba"):
@@ -152,6 +159,8 @@ class Profile:
         kernel_channels: channels for the CUDA kernels.
         bench_elements: the element count of the bandwidth benchmarks.
         repeat: how many timed repetitions a chapter makes.
+
+    Defined in chapter 1.
     """
 
     device: str
@@ -165,7 +174,10 @@ class Profile:
 
 
 def profile() -> Profile:
-    """The one setting that scales every chapter's problem sizes to the hardware present."""
+    """The one setting that scales every chapter's problem sizes to the hardware present.
+
+    Defined in chapter 1.
+    """
     if has_gpu():
         return Profile(
             device="gpu",
@@ -193,6 +205,8 @@ def banner() -> Profile:
     """Print which device this chapter runs on and the problem sizes chosen for it.
 
     Every chapter's first code cell calls this (one shared banner, as in STYLE.md).
+
+    Defined in chapter 1.
     """
     p = profile()
     print(f"device : {p.name}")

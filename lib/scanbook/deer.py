@@ -86,6 +86,8 @@ class Info(NamedTuple):
             other methods.
         tries: for ``method="damped"``, how many values of ``lam`` step ``k`` tried (1 when
             the first did not overflow); zero past ``iterations`` and for the other methods.
+
+    Defined in chapter 9.
     """
 
     iterations: Any

@@ -116,12 +116,12 @@ def lmu(order: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
     """The Legendre delay system ``dm/dt = A m + B u`` of order ``q``, window ``theta``.
 
     With ``i, j = 0 .. q-1`` (Voelker, Kajić and Eliasmith 2019, equation 2, their ``A`` and
-    ``B`` divided by ``theta``):
+    ``B`` divided by ``theta``)::
 
-        ``A[i, j] = (2i + 1) / theta * (-1            if i < j,
-                                         (-1)^(i-j+1)  if i >= j)``
+        A[i, j] = (2i + 1) / theta * (-1            if i < j,
+                                      (-1)^(i-j+1)  if i >= j)
 
-        ``B[i] = (2i + 1) (-1)^i / theta``
+        B[i] = (2i + 1) (-1)^i / theta
 
     so the diagonal of ``A`` is ``-(2i+1)/theta``. The state ``m(t)`` holds the coefficients of
     the window ``u(t - r theta)``, ``0 <= r <= 1``, in the shifted Legendre polynomials:

@@ -67,6 +67,8 @@ class Operator:
         identity: ``identity(like, n)`` returns ``n`` identity elements shaped and typed like
             the elements of ``like``.
         symbol: how the book writes it (``"+"``).
+
+    Defined in chapter 1.
     """
 
     name: str
@@ -82,19 +84,22 @@ class Operator:
 
 
 def length(xs: Elements) -> int:
-    """The number of elements (the length of the leading axis)."""
+    """The number of elements (the length of the leading axis). Defined in chapter 1."""
     return len(xs[0]) if isinstance(xs, tuple) else len(xs)
 
 
 def take(xs: Elements, idx) -> Elements:
-    """Elements at ``idx`` (an int array, slice or int) along the leading axis."""
+    """Elements at ``idx`` (an int array, slice or int) along the leading axis.
+
+    Defined in chapter 1.
+    """
     if isinstance(xs, tuple):
         return tuple(x[idx] for x in xs)
     return xs[idx]
 
 
 def put(xs: Elements, idx, values: Elements) -> None:
-    """Write ``values`` into ``xs`` at ``idx`` (in place)."""
+    """Write ``values`` into ``xs`` at ``idx`` (in place). Defined in chapter 1."""
     if isinstance(xs, tuple):
         for x, v in zip(xs, values, strict=True):
             x[idx] = v
@@ -103,7 +108,7 @@ def put(xs: Elements, idx, values: Elements) -> None:
 
 
 def concat(parts: list[Elements]) -> Elements:
-    """Concatenate element sequences along the leading axis."""
+    """Concatenate element sequences along the leading axis. Defined in chapter 1."""
     if isinstance(parts[0], tuple):
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
     return np.concatenate(parts)

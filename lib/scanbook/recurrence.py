@@ -313,7 +313,7 @@ def linear_recurrence(
         TypeError: a non-floating or mismatched dtype, the wrong kind of array for the backend
             (CuPy with host arrays), lists of anything but numbers.
 
-    Derived in chapter 1 (as a scan over affine maps); backends in chapters 1, 3 and 4.
+    Defined in chapter 1 (as a scan over affine maps); backends in chapters 1, 3 and 4.
     """
     _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)
@@ -356,7 +356,7 @@ def linear_recurrence_vjp(
     memory once.)
     ``h0=None`` means zeros, and ``dh0`` is still returned (the gradient at a zero state).
 
-    Derived in chapter 5.
+    Defined in chapter 5.
     """
     _check_reverse(reverse)
     a, b, h0, backend, kind, batch = _prepare(a, b, h0, backend)

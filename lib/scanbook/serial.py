@@ -39,6 +39,8 @@ def scan_loop(combine, xs: Sequence, identity=None, *, exclusive: bool = False) 
 
     ``scan_loop(lambda x, y: x + y, [1, 2, 3])`` is ``[1, 3, 6]`` (inclusive);
     with ``exclusive=True`` and ``identity=0`` it is ``[0, 1, 3]``.
+
+    Defined in chapter 1.
     """
     out = []
     if exclusive:
@@ -60,6 +62,8 @@ def scan(op: _ops.Operator, xs: _ops.Elements, *, exclusive: bool = False) -> _o
     """Serial scan of element sequence ``xs`` with operator ``op`` (see :mod:`scanbook.ops`).
 
     One operator application per element: work ``n - 1``, depth ``n - 1``.
+
+    Defined in chapter 1.
     """
     n = _ops.length(xs)
     out = _ops.copy(xs)
@@ -80,7 +84,10 @@ def scan(op: _ops.Operator, xs: _ops.Elements, *, exclusive: bool = False) -> _o
 
 
 def linear_recurrence_loop(a: Sequence[float], b: Sequence[float], h0: float = 0.0) -> list:
-    """``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``, for Python lists of numbers."""
+    """``h[t] = a[t] * h[t-1] + b[t]`` with ``h[-1] = h0``, for Python lists of numbers.
+
+    Defined in chapter 1.
+    """
     h = h0
     out = []
     for a_t, b_t in zip(a, b, strict=True):
@@ -96,6 +103,8 @@ def linear_recurrence_numpy(
 
     ``a``, ``b``: shape ``(T, C)``; ``h0``: shape ``(C,)``. Forward: ``h[t] = a[t] h[t-1] + b[t]``
     with ``h[-1] = h0``; reverse: ``h[t] = a[t] h[t+1] + b[t]`` with ``h[T] = h0``.
+
+    Defined in chapter 1.
     """
     T = a.shape[0]
     h = np.empty_like(b)
@@ -144,6 +153,8 @@ def linear_recurrence_numba(
 
     Same arguments as :func:`linear_recurrence_numpy`. The inner loop runs over channels,
     which are contiguous in a time-major array, so memory is read in order.
+
+    Defined in chapter 1.
     """
     h = np.empty_like(b)
     _numba_kernel()(a, b, h0, h, reverse)

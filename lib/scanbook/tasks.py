@@ -220,7 +220,10 @@ def forecasting(
 
 
 class Dataset(NamedTuple):
-    """A fixed classification data set, time-major: ``x`` (T, N, in_dim), ``y`` (N,)."""
+    """A fixed classification data set, time-major: ``x`` (T, N, in_dim), ``y`` (N,).
+
+    Defined in chapter 7.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray

@@ -151,7 +151,8 @@ def _literal(path: Path, name: str, default=None):
 def device_run_plan(folder=None) -> list[tuple[str, int, list[str]]]:
     """The benchmarks that ``benchmarks/device_run.sh`` runs on a GPU machine: (name, time
     limit in seconds, arguments) for every sub-command whose module sets ``DEVICE_RUN`` (the
-    contract's item 7), in the order ``gpu``, ``grad``, then the others by name."""
+    contract's item 7), in the order ``gpu``, ``grad``, then the others by name. Defined in
+    chapter 4."""
     plan = []
     here = Path(folder or Path(__file__).parent)
     for name in commands(here):
@@ -177,7 +178,10 @@ def _usage(found: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scanbook.bench COMMAND ...``: run the sub-command's ``main`` on the rest."""
+    """``python -m scanbook.bench COMMAND ...``: run the sub-command's ``main`` on the rest.
+
+    Defined in chapter 1.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     found = commands()
     if argv[:1] == ["--device-run-plan"]:  # one line a benchmark: NAME SECONDS ARGS...

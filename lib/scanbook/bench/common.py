@@ -66,6 +66,8 @@ class Timing:
     ``quartiles`` are the first and third quartiles of the samples (both the median for fewer
     than two); ``spread`` is the interquartile range over the median (0.05: the middle half of
     the samples spans 5% of the median); 0 for fewer than two samples.
+
+    Defined in chapter 1.
     """
 
     median: float

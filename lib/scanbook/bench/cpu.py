@@ -171,7 +171,10 @@ def _print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scanbook.bench cpu``: print the table, optionally write JSON."""
+    """``python -m scanbook.bench cpu``: print the table, optionally write JSON.
+
+    Defined in chapter 1.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m scanbook.bench cpu", description=__doc__.split("\n")[0]
     )

@@ -446,7 +446,10 @@ def _print_table(records: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scanbook.bench deer``: print the tables, optionally write JSON."""
+    """``python -m scanbook.bench deer``: print the tables, optionally write JSON.
+
+    Defined in chapter 9.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="python -m scanbook.bench deer", description=__doc__.split("\n")[0]

@@ -448,7 +448,10 @@ def _crossover_records(cp, args, log, n_elements: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scanbook.bench gpu``: run the GPU benchmark and write the JSON results."""
+    """``python -m scanbook.bench gpu``: run the GPU benchmark and write the JSON results.
+
+    Defined in chapter 4.
+    """
     p = argparse.ArgumentParser(prog="python -m scanbook.bench gpu", description=__doc__)
     p.add_argument("--elements", type=int, default=1 << 26, help="elements of the targets")
     p.add_argument("--repeat", type=int, default=50, help="timed calls (median reported)")

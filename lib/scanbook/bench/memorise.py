@@ -142,6 +142,7 @@ def _min_gru_gate_bias(params: dict, hidden: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m scanbook.bench memorise``: the race to accuracy. Defined in chapter 7."""
     parser = argparse.ArgumentParser(
         prog="python -m scanbook.bench memorise",
         description="Accuracy against wall-clock time on the one-bit memorisation task.",

@@ -289,6 +289,7 @@ def heatmap(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m scanbook.bench models``: Table 2 and the heat map. Defined in chapter 6."""
     parser = argparse.ArgumentParser(
         prog="python -m scanbook.bench models",
         description="Parallel against serial training throughput of the LS-RNNs (Table 2) "

@@ -69,6 +69,8 @@ def frame_svg(
     the level combined; counters of work and depth so far against the textbook bounds; and
     a strip of all levels coloured by phase with the current one outlined. Defined in
     chapter 2.
+
+    Defined in chapter 2.
     """
     all_frames = frames(trace) if all_frames is None else all_frames
     f = all_frames[step]
