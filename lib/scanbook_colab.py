@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Plan",
     "binding_extra",
+    "bindings_only",
     "cuda_driver_major",
     "install",
     "installed_versions",
@@ -230,6 +231,26 @@ def plan(reqs: list[str], have: dict[str, str], cuda_major: int | None) -> Plan:
     return p
 
 
+def bindings_only(p: Plan) -> list[str]:
+    """``p.install`` with numba-cuda's extra replaced by the bare binding (``cuda-bindings==12.*``).
+
+    The extra also brings CUDA toolkit wheels (NVRTC, NVVM, ...) pinned to one toolkit release,
+    which may not fit the versions an image already has; the binding alone then uses the
+    image's own toolkit. Defined for chapter 1's install cell.
+    """
+    out = []
+    for req in p.install:
+        name, extras, spec, marker = _REQ.match(req).groups()
+        if normalize(name) == "numba-cuda" and extras:
+            rest = [e for e in extras.split(",") if e.strip() != p.binding]
+            kept = f"[{','.join(rest)}]" if rest else ""
+            out.append(f"{name}{kept}{spec}{marker or ''}")
+            out.append(f"cuda-bindings=={p.binding[2:]}.*")
+        else:
+            out.append(req)
+    return out
+
+
 def _constraints(have: dict[str, str]) -> str:
     lines = [
         f"{name}=={version}"
@@ -265,14 +286,22 @@ def install(dist: str = "scanbook", quiet: bool = True) -> Plan:
             pins = os.path.join(tmp, "constraints.txt")
             with open(pins, "w") as f:
                 f.write(_constraints(before))
-            cmd = [sys.executable, "-m", "pip", "install", "-c", pins, *p.install]
-            cmd += ["-q"] if quiet else []
-            done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"installing {' '.join(p.install)} without replacing installed packages failed "
-                f"(exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-            )
+            tries = [p.install]
+            if p.binding:  # the extra's CUDA toolkit wheels may clash with the image's: the
+                tries.append(bindings_only(p))  # binding alone uses the image's toolkit
+            for reqs in tries:
+                cmd = [sys.executable, "-m", "pip", "install", "-c", pins, *reqs]
+                done = subprocess.run(
+                    cmd + (["-q"] if quiet else []), capture_output=True, text=True
+                )
+                if done.returncode == 0:
+                    break
+                print(f"{dist}: could not install {' '.join(reqs)} next to what is installed")
+            else:
+                raise RuntimeError(
+                    f"installing {' '.join(p.install)} without replacing installed packages "
+                    f"failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+                )
     after = installed_versions()
     changed = {n: (v, after.get(n)) for n, v in before.items() if after.get(n) != v}
     if changed:

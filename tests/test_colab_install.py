@@ -206,6 +206,47 @@ def test_plan_rejects_an_unreadable_requirement():
         sc.plan(["@@"], {}, None)
 
 
+def _fake_installer(monkeypatch, exits, before, after):
+    """install() with pip replaced: each call exits with the next of `exits`; returns the calls
+    as (requirements, constraints file text)."""
+    calls = []
+
+    def run(cmd, **kwargs):
+        i = cmd.index("-c")
+        calls.append((cmd[i + 2 :], Path(cmd[i + 1]).read_text()))
+        return subprocess.CompletedProcess(cmd, exits[len(calls) - 1], "pip says", "why")
+
+    versions = iter([before, after])
+    monkeypatch.setattr(sc.subprocess, "run", run)
+    monkeypatch.setattr(sc, "installed_versions", lambda: next(versions))
+    monkeypatch.setattr(sc, "requirements", lambda dist="scanbook": REQS)
+    monkeypatch.setenv("SCANBOOK_CUDA_MAJOR", "12")
+    return calls
+
+
+def test_install_falls_back_to_the_bare_binding(monkeypatch, capsys):
+    before = {"numpy": "2.0.2", "jax": "0.8.0"}
+    calls = _fake_installer(monkeypatch, [1, 0], before, {**before, "numba-cuda": "0.30.4"})
+    sc.install(quiet=False)
+    (first, pins), (second, _) = calls
+    assert first == ["numba-cuda[cu12]>=0.30", "tqdm>=4.66"]
+    assert second == ["numba-cuda>=0.30", "cuda-bindings==12.*", "tqdm>=4.66"]
+    assert pins.splitlines() == ["jax==0.8.0", "numpy==2.0.2"]
+    out = capsys.readouterr().out
+    assert "a CUDA 12 driver: Numba CUDA with its cu12 binding" in out
+    assert "keeping jax 0.8.0, numpy 2.0.2" in out and "installed numba-cuda 0.30.4" in out
+
+
+def test_install_fails_loudly(monkeypatch):
+    before = {"numpy": "2.0.2"}
+    _fake_installer(monkeypatch, [1, 1], before, before)
+    with pytest.raises(RuntimeError, match=r"failed \(exit 1\):\npip sayswhy"):
+        sc.install()
+    _fake_installer(monkeypatch, [0], before, {"numpy": "2.3.5"})
+    with pytest.raises(RuntimeError, match=r"replaced .*'numpy': \('2.0.2', '2.3.5'\)"):
+        sc.install()
+
+
 def test_constraints_pin_what_is_installed():
     pins = sc._constraints(
         {"numpy": "2.0.2", "scanbook": "0.1.0", "odd": "1.0-fix", "t": "2.1+cu1"}
