@@ -10,6 +10,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,30 @@ def test_readme_gives_the_addresses_derived_from_config():
         ic.binder_url(url, branch),
     ):
         assert address in readme, f"README.md does not give {address}"
+
+
+def test_every_address_in_the_docs_is_the_configured_repository():
+    # a Colab, Binder, GitHub or Pages address in README.md or the front matter names the one
+    # repository of _config.yml
+    url, branch = ic.repository()
+    owner, name = ic.owner_and_name(url)
+    patterns = {
+        r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)": f"{owner}/{name}",
+        r"mybinder\.org/v2/gh/([\w.-]+/[\w.-]+)/([\w.-]+)": f"{owner}/{name}",
+        r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?=[/@\s)\"'`>]|$)()": f"{owner}/{name}",
+        r"https://([\w-]+\.github\.io/[\w.-]+)/()": f"{owner.lower()}.github.io/{name}",
+    }
+    docs = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+    found = 0
+    for doc in docs:
+        for pattern, want in patterns.items():
+            for m in re.finditer(pattern, doc.read_text()):
+                if re.fullmatch(r"[A-Z_]+/[A-Z_]+", m.group(1)):
+                    continue  # a placeholder, OWNER/REPO: a reader's own copy of the book
+                found += 1
+                assert m.group(1) == want, f"{doc.name}: {m.group(0)} is not {url}"
+                assert m.group(2) in ("", branch), f"{doc.name}: {m.group(0)}: branch {branch}"
+    assert found >= 4
 
 
 def test_pages_address_is_derived_from_the_repository(tmp_path):
