@@ -1,6 +1,6 @@
 """Install what scanbook needs on Colab, keeping every package the Colab image already has.
 
-Defined for chapter 1's first code cell, which every chapter repeats:
+Defined in chapter 1, for its first code cell, which every chapter repeats:
 
     %pip install -q --no-deps "scanbook @ git+<the book's repository>"
     import scanbook_colab
@@ -97,7 +97,7 @@ def cuda_driver_major() -> int | None:
     """The CUDA major version the installed NVIDIA driver supports (12, 13, ...), or None.
 
     None means no usable driver (no GPU). ``SCANBOOK_CUDA_MAJOR`` overrides it (``0``: none).
-    Defined for chapter 1's install cell.
+    Defined in chapter 1 (the install cell).
     """
     forced = os.environ.get("SCANBOOK_CUDA_MAJOR", "").strip()
     if forced:
@@ -116,7 +116,7 @@ def binding_extra(major: int | None) -> str | None:
     A driver runs code built for its own major version or an older one, so a newer driver than
     any binding gets the newest binding. None (no GPU, or a driver older than CUDA 12, which
     numba-cuda does not support): no binding, Numba's CUDA simulator runs the kernels.
-    Defined for chapter 1's install cell.
+    Defined in chapter 1 (the install cell).
     """
     if major is None:
         return None
@@ -144,7 +144,7 @@ def satisfies(version: str, specifier: str) -> bool:
     """Whether ``version`` meets ``specifier`` (``">=2.0,<3"``), comparing release numbers.
 
     Enough for the ranges in scanbook's requirements (pre-release tags count as their release).
-    Defined for chapter 1's install cell.
+    Defined in chapter 1 (the install cell).
     """
     have = _release(version)
     for op, want in _SPEC.findall(specifier):
@@ -171,7 +171,7 @@ def satisfies(version: str, specifier: str) -> bool:
 
 
 def installed_versions() -> dict[str, str]:
-    """Every installed distribution: normalized name -> version. Defined for chapter 1."""
+    """Every installed distribution: normalized name -> version. Defined in chapter 1."""
     out = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
@@ -181,7 +181,10 @@ def installed_versions() -> dict[str, str]:
 
 
 def requirements(dist: str = "scanbook") -> list[str]:
-    """The requirements of the installed ``dist``, not its extras' (chapter 1's install cell)."""
+    """The requirements of the installed ``dist``, not its extras'.
+
+    Defined in chapter 1 (the install cell).
+    """
     reqs = importlib.metadata.requires(dist) or []
     return [r for r in reqs if not re.search(r";.*\bextra\s*==", r)]
 
@@ -209,7 +212,7 @@ class Plan:
 def plan(reqs: list[str], have: dict[str, str], cuda_major: int | None) -> Plan:
     """Sort ``reqs`` into kept and to-install, given the installed versions ``have``.
 
-    Defined for chapter 1's install cell.
+    Defined in chapter 1 (the install cell).
     """
     p = Plan(binding=binding_extra(cuda_major))
     for req in reqs:
@@ -236,7 +239,7 @@ def bindings_only(p: Plan) -> list[str]:
 
     The extra also brings CUDA toolkit wheels (NVRTC, NVVM, ...) pinned to one toolkit release,
     which may not fit the versions an image already has; the binding alone then uses the
-    image's own toolkit. Defined for chapter 1's install cell.
+    image's own toolkit. Defined in chapter 1 (the install cell).
     """
     out = []
     for req in p.install:
@@ -264,7 +267,7 @@ def install(dist: str = "scanbook", quiet: bool = True) -> Plan:
     """Install ``dist``'s missing requirements; replace nothing that is installed.
 
     Returns the :class:`Plan` it carried out. Raises RuntimeError when the installer fails or
-    changed an installed package after all. Defined for chapter 1's install cell.
+    changed an installed package after all. Defined in chapter 1 (the install cell).
     """
     before = installed_versions()
     major = cuda_driver_major()
