@@ -1,54 +1,27 @@
 // Check that the scan-tree explorer of a built page works with no kernel and no network:
 // moving its slider, and pressing Play, must change the frame it shows.
 //
-//   node --experimental-websocket book/check_explorer.mjs CHROMIUM URL [PNG]
+//   node book/check_explorer.mjs CHROMIUM URL [PNG]
 //
-// (Node 22 and later need no flag.) CHROMIUM is the browser binary, URL a page served on
+// CHROMIUM is the browser binary, URL a page served on
 // 127.0.0.1 with an explorer (chapter 2), PNG an optional screenshot of the explorer after the
-// slider moved. Drives headless Chromium through the DevTools protocol, with no packages.
+// slider moved. Drives headless Chromium through the DevTools protocol (book/cdp.mjs), with
+// no packages.
 // Prints what it saw and exits 1 if the frames do not follow the slider and Play, or if the
-// page threw. book/check_offline.sh runs it on chapter 2.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// page threw. book/check_offline.sh and tests/test_browser.py run it on chapter 2.
+import { writeFileSync } from "node:fs";
+import { launch, sleep } from "./cdp.mjs";
 
-const [browser, url, png] = process.argv.slice(2);
-if (!browser || !url) {
+const [binary, url, png] = process.argv.slice(2);
+if (!binary || !url) {
   console.error("usage: check_explorer.mjs CHROMIUM URL [PNG]");
   process.exit(2);
 }
-if (typeof WebSocket === "undefined") {
-  console.error("check_explorer: this Node has no WebSocket; run it with --experimental-websocket");
-  process.exit(2);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const port = 9300 + Math.floor(Math.random() * 500);
-const profile = mkdtempSync(join(tmpdir(), "explorer-"));
-const chrome = spawn(browser, [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run",
-  `--user-data-dir=${profile}`, `--remote-debugging-port=${port}`,
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "about:blank",
-], { stdio: "ignore" });
-
-let ws;
 let failed = false;
 const exceptions = [];
-const pending = new Map();
-let nextId = 1;
-
-function send(method, params = {}) {
-  const id = nextId++;
-  ws.send(JSON.stringify({ id, method, params }));
-  return new Promise((resolve, reject) => pending.set(id, { resolve, reject, method }));
-}
-
-async function evaluate(expression) {
-  const r = await send("Runtime.evaluate", { expression, returnByValue: true });
-  if (r.exceptionDetails) throw new Error(JSON.stringify(r.exceptionDetails).slice(0, 500));
-  return r.result.value;
-}
+let browser;
+let send;
+let evaluate;
 
 // the first explorer: the VBox around the first Play widget; its frames are the Stack's children
 const STATE = `(() => {
@@ -72,38 +45,15 @@ function check(ok, what) {
 }
 
 try {
-  let target;
-  for (let i = 0; i < 100 && !target; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/json/new?about:blank`, { method: "PUT" });
-      target = await res.json();
-    } catch {
-      await sleep(100);
-    }
-  }
-  if (!target) throw new Error("chromium did not open its DevTools port");
-  ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
+  browser = await launch(binary, { width: 1280, height: 1000 });
+  const tab = await browser.page();
+  ({ send, evaluate } = tab);
+  tab.on("Runtime.exceptionThrown", (p) => {
+    const d = p.exceptionDetails;
+    exceptions.push((d.exception && d.exception.description) || d.text);
   });
-  ws.onmessage = (event) => {
-    const m = JSON.parse(event.data);
-    if (m.id && pending.has(m.id)) {
-      const { resolve, reject, method } = pending.get(m.id);
-      pending.delete(m.id);
-      if (m.error) reject(new Error(`${method}: ${m.error.message}`));
-      else resolve(m.result);
-    } else if (m.method === "Runtime.exceptionThrown") {
-      const d = m.params.exceptionDetails;
-      exceptions.push((d.exception && d.exception.description) || d.text);
-    }
-  };
   await send("Runtime.enable");
   await send("Page.enable");
-  await send("Emulation.setDeviceMetricsOverride", {
-    width: 1280, height: 1000, deviceScaleFactor: 1, mobile: false,
-  });
   await send("Page.navigate", { url });
   let s = null;
   for (let i = 0; i < 60 && !s; i++) {
@@ -160,9 +110,6 @@ try {
   console.error("check_explorer:", err.message);
   failed = true;
 } finally {
-  if (ws) ws.close();
-  chrome.kill();
-  await sleep(300);
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.exit(failed ? 1 : 0);

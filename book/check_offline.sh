@@ -126,7 +126,7 @@ explorer="chapters/02_parallel_scans.html"
 if [[ -f "$site/$explorer" ]] && command -v node >/dev/null; then
     # the scan-tree explorer must respond to its slider and Play button with no kernel
     echo "explorer on $explorer:"
-    node --experimental-websocket --no-warnings "$root/book/check_explorer.mjs" "$browser" \
+    node "$root/book/check_explorer.mjs" "$browser" \
         "http://127.0.0.1:$port/$explorer" "$out/explorer.png" || status=1
 fi
 echo "screenshots and DOM dumps: $out"
