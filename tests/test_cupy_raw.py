@@ -558,3 +558,91 @@ def test_float32_overflow_condition(fake_gpu, method):
         )
     )
     assert np.isfinite(got).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the CUDA C exercise, graded on the emulated GPU
+# ---------------------------------------------------------------------------------------------
+
+SUFFIX_SCAN_BODY = r"""
+    double A = 1.0, B = 0.0;  // the identity past the end
+    if (i < n) {
+        A = a[i];
+        B = b[i];
+    }
+    for (int o = 1; o < 32; o <<= 1) {
+        const double A1 = __shfl_down_sync(0xffffffffu, A, o);
+        const double B1 = __shfl_down_sync(0xffffffffu, B, o);
+        if (lane + o < 32) {
+            B = A * B1 + B;
+            A = A * A1;
+        }
+    }
+    if (i < n) {
+        A_out[i] = A;
+        B_out[i] = B;
+    }
+"""
+
+
+def _suffix_scan(body):
+    from scanbook.kernels import stages
+
+    return lambda: stages.SUFFIX_SCAN_TEMPLATE.replace(stages.BLANK, body)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="the emulated GPU needs g++")
+def test_cuda_exercise_grader_accepts_the_answer_and_names_each_mistake():
+    from scanbook.kernels import stages
+
+    check = sb.exercises.check_warp_suffix_scan_cuda
+    right = SUFFIX_SCAN_BODY
+    assert check(_suffix_scan(right), quiet=True)
+    combine = "B = A * B1 + B;\n            A = A * A1;"
+    load = "if (i < n) {\n        A = a[i];\n        B = b[i];\n    }"
+    wrong = {
+        "wrong order": right.replace(combine, "B = A1 * B + B1;\n            A = A1 * A;"),
+        "lane + o < 32": right.replace("if (lane + o < 32)", "if (true)"),
+        "__shfl_down_sync": right.replace("__shfl_down_sync", "__shfl_up_sync").replace(
+            "lane + o < 32", "lane >= o"
+        ),
+        "identity map": right.replace(load, "A = a[i];\n    B = b[i];"),
+        "store only where i < n": right.replace("if (i < n) {\n        A_out", "{\n        A_out"),
+        "does not compile": right.replace("B = A * B1 + B;", "B = A * B1 + B"),
+        "still in the source": "",
+    }
+    for expect, body in wrong.items():
+        code = _suffix_scan(body) if body else (lambda: stages.SUFFIX_SCAN_TEMPLATE)
+        fb = check(code, quiet=True)
+        assert not fb and expect in fb.message, (expect, fb.message)
+    fb = check(lambda: 42, quiet=True)
+    assert not fb and "as a str" in fb.message
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="the emulated GPU needs g++")
+def test_emulated_gpu_reports_divergence_and_endless_loops():
+    from scanbook.kernels import emulated, stages
+
+    diverge = SUFFIX_SCAN_BODY.replace(
+        "        const double A1 = __shfl_down_sync(0xffffffffu, A, o);\n"
+        "        const double B1 = __shfl_down_sync(0xffffffffu, B, o);\n"
+        "        if (lane + o < 32) {",
+        "        if (lane + o < 32) {\n"
+        "        const double A1 = __shfl_down_sync(0xffffffffu, A, o);\n"
+        "        const double B1 = __shfl_down_sync(0xffffffffu, B, o);",
+    )
+    args = [np.ones(40), np.ones(40), np.zeros(40), np.zeros(40), np.int64(40)]
+    with pytest.raises(emulated.WarpDivergence, match="keep them out of an `if`"):
+        emulated.run_isolated(
+            _suffix_scan(diverge)(), "warp_suffix_scan", 1, 64, args, warp_timeout_ms=500
+        )
+    endless = SUFFIX_SCAN_BODY.replace("o <<= 1", "o << 1")
+    with pytest.raises(TimeoutError, match="endless loop"):
+        emulated.run_isolated(_suffix_scan(endless)(), "warp_suffix_scan", 1, 64, args, timeout=3)
+    r = np.random.default_rng(4)
+    args[:2] = r.uniform(0.5, 1.0, 40), r.standard_normal(40)
+    code = _suffix_scan(SUFFIX_SCAN_BODY)()
+    A, B = emulated.run_isolated(code, "warp_suffix_scan", 1, 64, args)[2:]
+    want = stages.suffix_scan_reference(args[0], args[1])
+    np.testing.assert_allclose(A, want[0])
+    np.testing.assert_allclose(B, want[1])

@@ -326,3 +326,45 @@ def test_targets_are_judged_from_the_records():
     assert got["numba_cuda", 64, "pct_of_copy"]["value"] is None
     text = _bench_gpu.format_targets(list(got.values()))
     assert text.count("MISSED") == 2 and text.count(" met") == 3 and "not measured" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# the stages of chapter 4 (kernels/cuda/stages.cu), each against its float64 reference
+# ---------------------------------------------------------------------------------------------
+
+
+def test_stages_each_match_their_reference(rng):
+    from scanbook.kernels import emulated, stages
+
+    if not emulated.available():
+        pytest.skip("the emulated GPU needs g++")
+    emulated.COUNTERS.update(dict.fromkeys(emulated.COUNTERS, 0))
+    # one channel over 5 tiles, 3 channels (a group of 4, one idle), 33 (two groups), T = 1
+    for T, C, dtype in ((9000, 1, np.float64), (700, 3, np.float32), (130, 33, np.float64),
+                        (1, 1, np.float32)):  # fmt: skip
+        a, b, h0 = inputs(rng, T, C, dtype)
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        for stage in stages.UPTO:
+            got, want = stages.run(stage, a, b, h0, xp=emulated), stages.reference(stage, a, b, h0)
+            for g, w in zip(
+                *((x,) if not isinstance(x, tuple) else x for x in (got, want)), strict=True
+            ):
+                assert g.shape == w.shape and rel_err(g, w) <= tol, (stage, T, C)
+    assert emulated.COUNTERS["blocks"] > 0
+
+
+def test_stage_sources_and_bad_arguments():
+    from scanbook.kernels import emulated, stages
+
+    text = stages.source("warp_scan")
+    assert "__shfl_up_sync" in text and "stage:" not in text and "extern" not in text
+    assert all(stages.source(s).strip() for s in stages.STAGES)
+    assert 'extern "C"' in stages.source()
+    with pytest.raises(ValueError, match="stage must be one of"):
+        stages.source("nope")
+    with pytest.raises(ValueError, match="stage must be one of"):
+        stages.reference("store", np.ones((2, 1)), np.ones((2, 1)))
+    with pytest.raises(ValueError, match="h0 must have shape"):
+        stages.run("scan", np.ones((2, 2)), np.ones((2, 2)), np.ones(3), xp=emulated)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        stages.reference("scan", np.ones((2, 1), int), np.ones((2, 1), int))

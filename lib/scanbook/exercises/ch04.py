@@ -1,4 +1,5 @@
-"""Chapter 4's graders: dividing work, the warp scan of affine maps, decoupled look-back.
+"""Chapter 4's graders: dividing work, the warp scan of affine maps (in NumPy and in CUDA C, run
+on the emulated GPU), decoupled look-back.
 
 Defined in chapter 4 (CUDA C through CuPy RawKernel).
 """
@@ -24,6 +25,7 @@ __all__ = [
     "check_divide_work",
     "check_affine_warp_scan",
     "check_lookback",
+    "check_warp_suffix_scan_cuda",
 ]
 
 
@@ -217,6 +219,140 @@ def check_lookback(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
         hint="acc = identity (1, 0); for each flag-1 predecessor (A, B), nearest first: "
         "acc = acc after (A, B), i.e. (acc_A * A, acc_A * B + acc_B); at flag 2: acc_A * h + acc_B",
         diagnose=diagnose,
+        raise_on_fail=raise_on_fail,
+        quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# the CUDA C exercise: run on the emulated GPU (no GPU, no nvcc; g++ only)
+# ----------------------------------------------------------------------------------------------
+
+
+def _warp_variant(a, b, n_threads, *, direction="down", condition=True, swapped=False):
+    """NumPy model of a warp's Hillis-Steele scan with a given mistake (for the diagnosis):
+    lanes past ``a.size`` hold the identity; a lane whose shuffle partner is outside the warp
+    gets its own value back, as ``__shfl_*_sync`` gives."""
+    A = np.ones(n_threads)
+    B = np.zeros(n_threads)
+    A[: a.size], B[: b.size] = a, b
+    lane = np.arange(n_threads) % 32
+    o = 1
+    while o < 32:
+        inside = lane + o < 32 if direction == "down" else lane - o >= 0
+        src = np.arange(n_threads) + (o if direction == "down" else -o)
+        src = np.where(inside, src, np.arange(n_threads))
+        A1, B1 = A[src], B[src]
+        take = inside if condition else np.ones(n_threads, bool)
+        if swapped:
+            A, B = np.where(take, A1 * A, A), np.where(take, A1 * B + B1, B)
+        else:
+            A, B = np.where(take, A * A1, A), np.where(take, A * B1 + B, B)
+        o *= 2
+    return A[: a.size], B[: b.size]
+
+
+def check_warp_suffix_scan_cuda(
+    fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
+) -> Feedback:
+    """Grade ``fn() -> str``: the CUDA C of ``stages.SUFFIX_SCAN_TEMPLATE`` with its blank
+    filled in, a kernel ``warp_suffix_scan(a, b, A_out, B_out, n)`` in which each warp scans its
+    32 maps ``x -> a[i] x + b[i]`` from the last to the first.
+
+    The source is compiled with g++ and launched on the emulated GPU
+    (:mod:`scanbook.kernels.emulated`, in a process of its own) for lengths ``n`` that fill no,
+    one or several warps and blocks exactly; ``(A_out, B_out)`` is compared with the float64
+    reference ``stages.suffix_scan_reference``. An out-of-bounds write, lanes that skip a
+    shuffle, an endless loop and a compile error are reported as such.
+
+    Chapter 4, exercise 3.
+    """
+    from scanbook.kernels import emulated, stages
+
+    from . import _grading
+
+    rng = make_rng(44)
+    cases = []
+    # full warps first (the scan itself), then warps cut short by n (the identity padding)
+    shapes = ((32, 32), (64, 64), (70, 64), (5, 64), (1, 32), (33, 64), (100, 96), (200, 64))
+    for n, block in shapes:
+        a = random_values(rng, n, low=0.5, high=1.0) * rng.choice([-1.0, 1.0], n)
+        b = random_values(rng, n)
+        grid = -(-n // block)
+        cases.append(
+            Case(
+                f"n={n}, {grid} block(s) of {block} threads",
+                (a, b, block),
+                stages.suffix_scan_reference(a, b),
+                show={"n": n, "block": block},
+            )
+        )
+
+    def run(a, b, block):
+        code = fn()
+        if not isinstance(code, str):
+            raise TypeError(f"return the CUDA C source as a str; got {type(code).__name__}")
+        if stages.BLANK in code:
+            raise ValueError(f"the blank {stages.BLANK} is still in the source: replace it")
+        if not emulated.available():
+            raise RuntimeError("the emulated GPU needs g++ (apt-get install g++)")
+        n = a.size
+        grid = -(-n // block)
+        A_out, B_out = np.full(n, np.nan), np.full(n, np.nan)
+        try:
+            _, _, A_out, B_out = emulated.run_isolated(
+                code,
+                "warp_suffix_scan",
+                grid,
+                block,
+                [a, b, A_out, B_out, np.int64(n)],
+                timeout=15,
+            )
+        except emulated.OutOfBoundsWrite:
+            raise ValueError(
+                f"the kernel wrote past the end of A_out or B_out (n = {n}, {grid * block} "
+                "threads): store only where i < n"
+            ) from None
+        return A_out, B_out
+
+    def diagnose(case: Case, got) -> str | None:
+        a, b, block = case.args
+        if not (isinstance(got, tuple) and len(got) == 2):
+            return None
+        n_threads = -(-a.size // block) * block
+        variants = (
+            (dict(swapped=True), "the maps are combined in the wrong order: the one received "
+             "from the higher lane comes first in time, so B = A * B1 + B, then A = A * A1"),
+            (dict(condition=False), "lanes near the top of the warp combined with their own "
+             "value (__shfl_down_sync gives it back when lane + o >= 32): combine only if "
+             "lane + o < 32"),
+            (dict(direction="up"), "this scanned towards higher lanes (__shfl_up_sync); the "
+             "suffix scan takes from the lane o above: __shfl_down_sync"),
+        )  # fmt: skip
+        for kw, message in variants:
+            _, B = _warp_variant(a, b, n_threads, **kw)
+            if same(got[1], B) and not same(B, case.expected[1]):
+                return message
+        full = (a.size // 32) * 32  # the warps that n does not cut short
+        if a.size % 32 and same(got[1][:full], case.expected[1][:full]):
+            return (
+                "only the last warp, cut short by n, is wrong: its lanes at i >= n must hold "
+                "the identity map (A, B) = (1, 0), not whatever lies past the arrays"
+            )
+        return None
+
+    limit = _grading.DEFAULT_TIME_LIMIT
+    if limit is not None and limit >= 10:  # room for g++ on a busy machine
+        limit = max(limit, 60.0)
+    return grade(
+        "check_warp_suffix_scan_cuda",
+        run,
+        cases,
+        hint="load the identity (1, 0) when i >= n; for o = 1, 2, 4, 8, 16 every lane "
+        "shuffles A and B down by o (__shfl_down_sync(0xffffffffu, A, o)), and lanes with "
+        "lane + o < 32 combine (A, B) after the received map; store only where i < n",
+        diagnose=diagnose,
+        time_limit=limit,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

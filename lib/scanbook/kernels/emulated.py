@@ -32,10 +32,12 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -47,7 +49,7 @@ import numpy as np
 __version__ = "0.0+emulated"
 N_SM = 4  # multiprocessors this "GPU" reports: small, so that launches stay small
 NAME = "Emulated GPU (CPU threads)"
-GUARD = 256  # bytes of guard on each side of every allocation
+GUARD = 4096  # bytes of guard on each side of every allocation
 _GUARD_BYTE = 0xA5
 _HEADER = Path(__file__).parent / "cuda" / "cuda_emu.h"
 _BUILD = Path(tempfile.gettempdir()) / "scanbook-fake-gpu"
@@ -386,6 +388,9 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
         return _LIBS[key]
     d = _BUILD / key[:16]
     d.mkdir(parents=True, exist_ok=True)
+    so, known = d / "module.so", d / "entries.json"
+    if so.exists() and known.exists():  # built before, by this process or another
+        return _load(key, so, {n: tuple(v) for n, v in json.loads(known.read_text()).items()})
     src = Path(tempfile.mkdtemp(dir=d))  # this process's sources (another may build too)
     (src / "cuda_emu.h").write_text(_HEADER.read_text())
     (src / "kernel.cu").write_text(emulate_source(code))
@@ -415,7 +420,6 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
         for n, (k, _) in entries.items()
     )
     (src / "wrap.cpp").write_text(body)
-    so = d / "module.so"
     if not so.exists():  # built once, then renamed into place in one step
         tmp = src / "module.so"
         cmd = [_gxx(), "-O1", "-shared", "-fPIC", *flags, str(src / "wrap.cpp"), "-o", str(tmp)]
@@ -424,6 +428,13 @@ def _build(code: str, options: tuple[str, ...]) -> tuple[ctypes.CDLL, dict]:
             raise RuntimeError(f"g++ could not build the emulated module:\n{out.stderr[-3000:]}")
         tmp.replace(so)
     shutil.rmtree(src, ignore_errors=True)
+    tmp_known = d / f"entries.{os.getpid()}.json"
+    tmp_known.write_text(json.dumps(entries))
+    tmp_known.replace(known)
+    return _load(key, so, entries)
+
+
+def _load(key: str, so: Path, entries: dict) -> tuple[ctypes.CDLL, dict]:
     lib = ctypes.CDLL(str(so))
     lib.emu_configure.argtypes = [ctypes.c_uint, ctypes.c_ulonglong] + [ctypes.c_uint] * 4
     lib.emu_read_counters.argtypes = [ctypes.c_void_p]
@@ -586,3 +597,91 @@ def available() -> bool:
 
     Defined in chapter 4."""
     return shutil.which("g++") is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# a launch in a process of its own (for code that may never finish: a reader's kernel)
+# ----------------------------------------------------------------------------------------------
+
+_ERRORS = {"OutOfBoundsWrite": OutOfBoundsWrite, "WarpDivergence": WarpDivergence,
+           "TypeError": TypeError, "ValueError": ValueError}  # fmt: skip
+
+
+def run_isolated(code: str, kernel: str, grid: int, block: int, args: list, *,
+                 timeout: float = 30.0, warp_timeout_ms: int = 3000) -> list:  # fmt: skip
+    """Compile ``code`` and launch ``kernel`` on the emulated GPU in a child process.
+
+    ``args``: the kernel's arguments, NumPy arrays (copied to emulated device arrays) and
+    NumPy scalars. Returns the arrays after the launch, in the order given. A kernel that
+    runs past ``timeout`` seconds (an endless loop) raises ``TimeoutError``, one whose lanes
+    diverge at a warp collective raises :class:`WarpDivergence` after ``warp_timeout_ms``, an
+    out-of-bounds write :class:`OutOfBoundsWrite`, and code that does not compile
+    ``RuntimeError`` with the compiler's messages. Defined in chapter 4 (its CUDA C exercise).
+    """
+    with tempfile.TemporaryDirectory(prefix="scanbook-emu-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "kernel.cu").write_text(code)
+        arrays = {f"a{i}": x for i, x in enumerate(args) if isinstance(x, np.ndarray)}
+        np.savez(tmp / "in.npz", **arrays)
+        scalars = [None if isinstance(x, np.ndarray) else [np.asarray(x).dtype.str, x.item()]
+                   for x in args]  # fmt: skip
+        spec = {"kernel": kernel, "grid": int(grid), "block": int(block), "scalars": scalars,
+                "warp_timeout_ms": int(warp_timeout_ms)}  # fmt: skip
+        (tmp / "spec.json").write_text(json.dumps(spec))
+        child = subprocess.Popen([sys.executable, __file__, str(tmp)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            _, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise TimeoutError(
+                f"{kernel} did not finish in {timeout:g} s on the emulated GPU: an endless loop? "
+                "(a loop variable that never changes, e.g. `o << 1` for `o <<= 1`)"
+            ) from None
+        finally:
+            if child.poll() is None:  # interrupted (the grader's time limit): no orphan
+                child.kill()
+                child.communicate()
+        result = tmp / "result.json"
+        if not result.exists():
+            if child.returncode == -11:  # SIGSEGV
+                raise OutOfBoundsWrite(f"{kernel} read or wrote far outside an array (a crash)")
+            raise RuntimeError(f"the emulated GPU crashed ({child.returncode}):\n{err[-2000:]}")
+        outcome = json.loads(result.read_text())
+        if outcome["error"]:
+            raise _ERRORS.get(outcome["error"], RuntimeError)(outcome["message"])
+        with np.load(tmp / "out.npz") as out:
+            return [out[f"a{i}"] for i in range(len(args)) if isinstance(args[i], np.ndarray)]
+
+
+def _compile_errors(message: str) -> str:
+    """g++'s error lines, without the temporary paths."""
+    lines = [re.sub(r"^\S*kernel\.cu:", "line ", ln) for ln in message.splitlines()]
+    errors = [ln for ln in lines if "error" in ln]
+    return "\n".join(errors[:8]) if errors else message[-1500:]
+
+
+def _isolated_main(tmp: Path) -> None:
+    spec = json.loads((tmp / "spec.json").read_text())
+    global WARP_TIMEOUT_MS
+    WARP_TIMEOUT_MS = spec["warp_timeout_ms"]
+    outcome = {"error": None, "message": ""}
+    try:
+        with np.load(tmp / "in.npz") as data:
+            inputs = {k: asarray(data[k]) for k in data.files}
+        args = [inputs[f"a{i}"] if sc is None else np.dtype(sc[0]).type(sc[1])
+                for i, sc in enumerate(spec["scalars"])]  # fmt: skip
+        try:
+            module = RawModule(code=(tmp / "kernel.cu").read_text())
+        except RuntimeError as exc:
+            raise RuntimeError(f"the code does not compile:\n{_compile_errors(str(exc))}") from None
+        module.get_function(spec["kernel"])((spec["grid"],), (spec["block"],), tuple(args))
+        np.savez(tmp / "out.npz", **{k: asnumpy(v) for k, v in inputs.items()})
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        outcome = {"error": type(exc).__name__, "message": str(exc)}
+    (tmp / "result.json").write_text(json.dumps(outcome))
+
+
+if __name__ == "__main__":
+    _isolated_main(Path(sys.argv[1]))

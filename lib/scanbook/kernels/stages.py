@@ -207,3 +207,40 @@ def reference(stage: str, a, b, h0=None):
         return A.ravel(), B.ravel()
     A, B = _scan_segments(A, B, cg, BLOCK // cg, exclusive=True)
     return A.ravel(), B.ravel()
+
+
+# ----------------------------------------------------------------------------------------------
+# the CUDA C exercise: a warp's suffix scan, for the reverse direction
+# ----------------------------------------------------------------------------------------------
+
+#: what the reader replaces in :data:`SUFFIX_SCAN_TEMPLATE`
+BLANK = "/* ____ your code ____ */"
+
+#: a kernel with a blank: each warp scans its 32 elements from the last to the first
+SUFFIX_SCAN_TEMPLATE = r"""
+// Element i is the map x -> a[i] x + b[i], and time runs from high i to low: the reverse
+// recurrence h[i] = a[i] h[i + 1] + b[i]. Each warp scans its own 32 elements (a block has
+// whole warps; the last warp may be cut short by n): lane l of the answer holds the
+// composition of elements l, l + 1, ..., up to the warp's last element below n, the highest
+// applied first. (A_out[i], B_out[i]) for every i < n, and nothing written at i >= n.
+extern "C" __global__ void warp_suffix_scan(const double* a, const double* b, double* A_out,
+                                            double* B_out, long long n) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const int lane = threadIdx.x % 32;
+    /* ____ your code ____ */
+}
+"""
+
+
+def suffix_scan_reference(a, b):
+    """What ``warp_suffix_scan`` of :data:`SUFFIX_SCAN_TEMPLATE` gives, in float64: every run of
+    32 elements scanned from its end, the later element's map applied first. Defined in
+    chapter 4."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    A, B = np.empty_like(a), np.empty_like(b)
+    for start in range(0, a.size, 32):
+        acc_a, acc_b = 1.0, 0.0
+        for i in range(min(start + 32, a.size) - 1, start - 1, -1):
+            acc_a, acc_b = a[i] * acc_a, a[i] * acc_b + b[i]
+            A[i], B[i] = acc_a, acc_b
+    return A, B
