@@ -337,7 +337,8 @@ def test_install_cell_keeps_colab_packages_and_chapter_1_runs(tmp_path):
     venv, src = tmp_path / "venv", tmp_path / "src"
     python = venv / "bin" / "python"
     subprocess.run([str(UV), "venv", "-q", "--seed", "-p", sys.executable, str(venv)], check=True)
-    pre = [f"{n}=={v}" for n, v in PREINSTALLED.items()] + ["ipykernel"]
+    kernel = re.search(r"^ipykernel==\S+", (ROOT / "requirements.lock").read_text(), re.M)
+    pre = [f"{n}=={v}" for n, v in PREINSTALLED.items()] + [kernel.group(0)]
     subprocess.run([str(UV), "pip", "install", "-q", "--python", str(python), *pre], check=True)
     before = _versions(python)
     assert "numba" not in before and "scanbook" not in before
