@@ -81,14 +81,17 @@ def test_pages_workflow_builds_the_book_from_main_and_deploys_it():
 def test_workflows_run_on_debian_with_python_311(name):
     # the machine .ci/run and README.md describe: Debian, Python 3.11, packages from apt
     wf = load(name)
-    assert wf["jobs"]["test" if name == "tests.yml" else "build"]["container"].startswith(
-        "python:3.11-"
-    )
-    assert "apt-get install" in runs(wf)
+    job = wf["jobs"]["test" if name == "tests.yml" else "build"]
+    assert job["container"].startswith("python:3.11-")
 
 
-def test_tests_workflow_runs_make_test_on_pull_requests():
+def test_tests_workflow_runs_ci_run_on_pull_requests():
     wf = load("tests.yml")
     assert "pull_request" in wf["on"]
-    assert "make test" in runs(wf)
-    assert "chromium" in runs(wf).split("apt-get install", 1)[1].splitlines()[0]
+    assert "bash .ci/run" in runs(wf)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "apt-get install" in ci and "chromium" in ci
+
+
+def test_pages_workflow_installs_node_for_the_assets():
+    assert "apt-get install -y --no-install-recommends nodejs npm" in runs(load("pages.yml"))
