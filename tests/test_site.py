@@ -12,6 +12,7 @@ with the site (``book/vendor.sh``), never from a CDN, so the book renders offlin
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +21,8 @@ from urllib.parse import urlsplit
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
+# the site built by make book; SCANBOOK_SITE=DIR checks a site built elsewhere (--path-output)
+SITE = Path(os.environ.get("SCANBOOK_SITE", ROOT / "_build" / "html"))
 TOC = ROOT / "_toc.yml"
 BIB = ROOT / "book" / "references.bib"
 
@@ -266,3 +268,64 @@ def test_bibliography_page_lists_entries():
     assert entries >= len(cited), (
         f"the bibliography lists {entries} entries, but the pages cite {len(cited)} keys"
     )
+
+
+# -- the API reference and the chapters, linked both ways (book/_ext/scanbook_api.py) --------
+
+
+def _api_extension():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import scanbook_api
+
+    return scanbook_api
+
+
+def test_api_docstrings_link_the_chapter_that_defines_them():
+    """Every documented object whose docstring says "Defined in chapter N" links, in its entry,
+    to chapter N's label at the top of the chapter's page."""
+    require_site()
+    ext = _api_extension()
+    api, docs, labels = ext.public_api(), ext.chapter_docs(), ext.chapter_labels()
+    pages = {p: p.read_text(encoding="utf-8") for p in (SITE / "book" / "api").glob("*.html")}
+    assert pages, f"no API pages in {SITE / 'book' / 'api'}"
+    problems, checked = [], 0
+    for entry in api.canonical():
+        if entry.kind == "module" or not entry.defined_in:
+            continue
+        anchor = f'id="{entry.canonical}"'
+        found = [html for html in pages.values() if anchor in html]
+        if len(found) != 1:
+            problems.append(f"{entry.canonical}: documented on {len(found)} pages")
+            continue
+        html = found[0]
+        start = html.index(anchor)
+        end = html.find('class="sig sig-object py"', start + len(anchor))  # the next entry
+        entry_html = html[start : end if end > 0 else len(html)]
+        for n in entry.defined_in:
+            href = f'href="../../{docs[n]}.html#{labels[n]}"'
+            if href not in entry_html:
+                problems.append(f"{entry.canonical}: no link to chapter {n} ({href})")
+        checked += 1
+    assert checked > 200, f"only {checked} entries say which chapter defines them"
+    assert not problems, "\n".join(problems)
+
+
+def test_each_chapter_links_back_to_the_objects_it_defines():
+    require_site()
+    ext = _api_extension()
+    api = ext.public_api()
+    problems = []
+    for n, doc in ext.chapter_docs().items():
+        html = (SITE / f"{doc}.html").read_text(encoding="utf-8")
+        start = html.find('id="library-reference"')
+        if start < 0:
+            problems.append(f"{doc}: no 'Library reference for this chapter' section")
+            continue
+        section = html[start:]
+        defined, graders = ext.chapter_entries(api, n)
+        for entry in defined + graders:
+            if f'.html#{entry.canonical}"' not in section:
+                problems.append(f"{doc}: no link to {entry.canonical}")
+    assert not problems, "\n".join(problems)

@@ -23,7 +23,6 @@ import hashlib
 import importlib
 import inspect
 import json
-import os
 import pkgutil
 import re
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ LABEL = re.compile(r"^\s*\(([A-Za-z0-9_.:-]+)\)=\s*$", re.MULTILINE)
 EXERCISE_LABEL = re.compile(r"^:label:\s*(ch\d+-ex\d+)\s*$", re.MULTILINE)
 
 # "Defined in chapter 5": the chapter that derives an object (the back-links use only this).
-DEFINED_IN = re.compile(r"\bDefined in chapter\s+(\d+)\b")
+DEFINED_IN = re.compile(r"\bDefined\s+in\s+chapter\s+(\d+)\b")
 # "Chapter 2, exercise 3": what a grader grades.
 EXERCISE_OF = re.compile(r"\bChapter\s+(\d+),\s+exercise\s+(\d+)\b")
 # Any mention of one chapter or several: "chapter 5", "chapters 1 and 2", "chapters 3-5",
@@ -113,14 +112,13 @@ def exercise_labels(root: Path = ROOT) -> set[str]:
 # -- chapter mentions into links -------------------------------------------------------------
 
 
-def _in_literal(text: str, pos: int) -> bool:
-    """True when ``pos`` lies inside inline code or inside a role's text (``:ref:`...```), as
-    far as its own line tells."""
-    line = text[text.rfind("\n", 0, pos) + 1 : pos]
-    outside = re.sub(r"``.*?``", "", line)
-    if "``" in outside:
-        return True
-    return outside.count("`") % 2 == 1
+ROLE_SPAN = re.compile(r":[\w:.+-]+:`[^`]*`")
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` has inline code (``...``, over lines too) or a role (:ref:`...`)."""
+    spans = [m.span() for m in INLINE_LITERAL.finditer(text)]
+    return spans + [m.span() for m in ROLE_SPAN.finditer(text)]
 
 
 def _ref(number: str, labels: dict[int, str]) -> str:
@@ -137,10 +135,14 @@ def linkify(text: str, labels: dict[int, str], exercises: set[str] = frozenset()
     chapter of another work ("GPU Gems 3, chapter 39").
     """
 
+    spans = _code_spans(text)
+
     def replace(match: re.Match) -> str:
         word, space, numbers, exercise = match.groups()
         start = match.start()
-        if _in_literal(text, start) or FOREIGN.search(text[max(0, start - 40) : start]):
+        if any(a <= start < b for a, b in spans) or FOREIGN.search(
+            text[max(0, start - 40) : start]
+        ):
             return match.group(0)
         found = [int(n) for n in NUMBER.findall(numbers)]
         if not found or any(n not in labels for n in found):
@@ -312,6 +314,7 @@ def api_fingerprint(api: Api) -> str:
         f"{e.name} {e.canonical} {e.kind} {e.defined_in} {e.exercise} {e.summary}"
         for e in api.entries
     )
+    text += Path(__file__).read_text(encoding="utf-8")  # and how this extension renders it
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -458,7 +461,6 @@ class ScanbookApiIndex(SphinxDirective):
 def _api(app) -> Api:
     api = getattr(app, "_scanbook_api", None)
     if api is None:
-        os.environ.setdefault("MPLBACKEND", "Agg")
         api = public_api()
         app._scanbook_api = api
         app._scanbook_labels = chapter_labels(Path(app.srcdir))

@@ -42,7 +42,8 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
     kept = []
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
-        key = (str(getattr(script, "filename", script)), attributes.get("body"))
+        # an inline script's filename is None or "" depending on who added it
+        key = (str(getattr(script, "filename", script) or ""), attributes.get("body"))
         if key in seen:
             continue
         seen.add(key)
@@ -55,3 +56,4 @@ def setup(app):
     app.add_css_file(STYLESHEET)
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
