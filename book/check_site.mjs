@@ -206,7 +206,9 @@ function inspectPage() {
   const docMath = (window.MathJax && MathJax.startup && MathJax.startup.document &&
     MathJax.startup.document.math) ? Array.from(MathJax.startup.document.math) : [];
   for (const item of docMath) {
-    const tex = String(item.math || '');
+    // words inside \text{...} and the like are meant as words
+    const tex = String(item.math || '').replace(
+      /\\(?:text|textrm|textit|textbf|mathrm|mbox|operatorname|hbox)\s*\{[^{}]*\}/g, '');
     const m = tex.match(ROLE) || tex.match(/\*\*[A-Za-z]/) ||
       tex.match(/(?:^|[^\\a-zA-Z])(?:the|and|of|is|by|with)\s+[a-z]+\s+[a-z]+\s+[a-z]+/);
     if (m) markup.push({ kind: 'formula', found: m[0], section: '', element: 'mjx',

@@ -327,3 +327,25 @@ def test_explorer_follows_slider_and_play(server):
     )
     assert run.returncode == 0, f"check_explorer.mjs:\n{run.stdout}\n{run.stderr}"
     assert run.stdout.count("ok  ") == 4, run.stdout
+
+
+def test_launch_links_name_files_in_the_repository(report):
+    """The Colab, Binder and repository links of each chapter open its own notebook."""
+    pattern = re.compile(
+        r'href="https://(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/[^"]*?'
+        r'(?:/blob/[^/"]+/|urlpath=tree/)([^"?#]+\.ipynb)"'
+    )
+    problems = {}
+    for name in _opened(report):
+        if not name.startswith("chapters/"):
+            continue
+        targets = set(pattern.findall((SITE / name).read_text(encoding="utf-8")))
+        stem = Path(name).stem
+        if not targets:
+            problems[name] = "no Colab or Binder link"
+        elif (
+            targets != {f"chapters/{stem}.ipynb"}
+            or not (ROOT / "chapters" / f"{stem}.ipynb").is_file()
+        ):
+            problems[name] = sorted(targets)
+    assert not problems, f"launch links that do not open the chapter's notebook:\n{_fmt(problems)}"

@@ -56,4 +56,3 @@ def setup(app):
     app.add_css_file(STYLESHEET)
     app.connect("html-page-context", _drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
-
