@@ -335,12 +335,47 @@ def _data_comment(modname: str, attr: str) -> list[str]:
     return list(docs.get(("", attr), []))
 
 
+def _source_comment(modname: str, attr: str) -> list[str]:
+    """The ``#`` comment lines right above ``attr = ...`` in the module's source, if any."""
+    try:
+        lines = inspect.getsource(importlib.import_module(modname)).splitlines()
+    except (OSError, TypeError):
+        return []
+    assign = re.compile(rf"^{re.escape(attr)}\s*(?::[^=]*)?=")
+    for i, line in enumerate(lines):
+        if assign.match(line):
+            block = []
+            for above in reversed(lines[:i]):
+                if not above.startswith("#"):
+                    break
+                block.insert(0, above.lstrip("#").strip())
+            return block
+    return []
+
+
 def _value_text(obj) -> str:
+    """A short description of a module-level value for its entry."""
+    import dataclasses
+
+    cls = type(obj)
+    if dataclasses.is_dataclass(obj) and cls.__module__.split(".")[0] == PACKAGE:
+        shown = [
+            f"{f.name} ``{getattr(obj, f.name)!r}``"
+            for f in dataclasses.fields(obj)
+            if isinstance(getattr(obj, f.name), str | int | float | bool)
+        ]
+        return f"a :class:`~{cls.__module__}.{cls.__qualname__}`" + (
+            f" ({', '.join(shown)})" if shown else ""
+        )
+    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
+        keys = ", ".join(f"``{k!r}``" for k in list(obj)[:12])
+        more = ", ..." if len(obj) > 12 else ""
+        return f"a ``dict`` of {len(obj)} entries, keys {keys}{more}"
     text = repr(obj)
-    if len(text) <= 70 and "\n" not in text:
+    if len(text) <= 90 and "\n" not in text and "`" not in text:
         return f"``{text}``"
-    size = f", {len(obj)} entries" if hasattr(obj, "__len__") else ""
-    return f"a ``{type(obj).__name__}``{size}"
+    size = f" of {len(obj)} entries" if hasattr(obj, "__len__") else ""
+    return f"a ``{cls.__name__}``{size}"
 
 
 def module_rst(
@@ -372,8 +407,9 @@ def module_rst(
         else:
             value = getattr(module, attr)
             lines += [f".. py:data:: {e.name}", ""]
-            comment = _data_comment(modname, attr)
-            body = comment if comment else [f"The value: {_value_text(value)}."]
+            comment = _data_comment(modname, attr) or _source_comment(modname, attr)
+            body = [*comment, "", f"Value: {_value_text(value)}."] if comment else []
+            body = body or [f"Value: {_value_text(value)}."]
             body = linkify("\n".join(body), labels, exercises).split("\n")
             lines += [f"   {line}" if line else "" for line in body]
             lines.append("")
