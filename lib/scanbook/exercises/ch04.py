@@ -52,7 +52,7 @@ def check_divide_work(
     ``n_jobs % n_workers`` workers take the longer ones. Sizes past ``2**31`` are included:
     the arithmetic must not wrap (in Python it cannot; in C it must be 64-bit).
 
-    Chapter 4, exercise 1.
+    Chapter 4, exercise 2.
     """
     cases = []
     for n, p in ((10, 1), (0, 4), (3, 8), (10, 3), (31, 32), (1000, 264), ((1 << 33) + 5, 264)):
@@ -124,7 +124,7 @@ def check_affine_warp_scan(
     channel's maps up to and including its own: what the ``__shfl_up_sync`` loop of
     ``single_pass.cu`` leaves in each lane.
 
-    Chapter 4, exercise 2.
+    Chapter 4, exercise 4.
     """
     rng = make_rng(4)
     cases = []
@@ -177,7 +177,7 @@ def check_lookback(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
     and apply the aggregates in between, in time order, to its ``h``. Values may be numbers or
     arrays over channels.
 
-    Chapter 4, exercise 3.
+    Chapter 4, exercise 6.
     """
     rng = make_rng(5)
     cases = []
@@ -265,7 +265,7 @@ def check_warp_suffix_scan_cuda(
     reference ``stages.suffix_scan_reference``. An out-of-bounds write, lanes that skip a
     shuffle, an endless loop and a compile error are reported as such.
 
-    Chapter 4, exercise 3.
+    Chapter 4, exercise 5.
     """
     from scanbook.kernels import emulated, stages
 

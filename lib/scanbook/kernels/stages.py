@@ -244,3 +244,40 @@ def suffix_scan_reference(a, b):
             acc_a, acc_b = a[i] * acc_a, a[i] * acc_b + b[i]
             A[i], B[i] = acc_a, acc_b
     return A, B
+
+
+def excerpt(file: str, name: str) -> str:
+    """One function of a kernel file, with the comment above it: what the chapter discusses,
+    not the whole file. ``file``: ``"serial.cu"``, ``"three_phase.cu"``, ``"single_pass.cu"``
+    or ``"stages.cu"``. Defined in chapter 4."""
+    from .cupy_raw import sources
+
+    files = {**sources(), "stages.cu": source()}
+    if file not in files:
+        raise ValueError(f"file must be one of {tuple(files)}; got {file!r}")
+    lines = files[file].splitlines()
+    head = re.compile(rf"^(__device__|__global__|template|extern|\w).*\b{re.escape(name)}\s*\(")
+    try:
+        i = next(k for k, ln in enumerate(lines) if head.match(ln) and not ln.startswith("//"))
+    except StopIteration:
+        raise ValueError(f"no function {name!r} in {file}") from None
+    start = i - 1 if i and lines[i - 1].startswith("template") else i
+    while start and lines[start - 1].startswith("//"):
+        start -= 1
+    end = next(k for k in range(i, len(lines)) if lines[k].startswith("}"))
+    return "\n".join(lines[start : end + 1]) + "\n"
+
+
+def lines(file: str, first: str, last: str) -> str:
+    """The lines of a kernel file from the first that contains ``first`` to the next that
+    contains ``last`` (for a piece of a longer function). Defined in chapter 4."""
+    from .cupy_raw import sources
+
+    text = {**sources(), "stages.cu": source()}[file].splitlines()
+    try:
+        i = next(k for k, ln in enumerate(text) if first in ln)
+        j = next(k for k in range(i, len(text)) if last in text[k])
+    except StopIteration:
+        raise ValueError(f"no lines from {first!r} to {last!r} in {file}") from None
+    indent = min(len(ln) - len(ln.lstrip()) for ln in text[i : j + 1] if ln.strip())
+    return "\n".join(ln[indent:] for ln in text[i : j + 1]) + "\n"
