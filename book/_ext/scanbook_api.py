@@ -574,16 +574,24 @@ def _library_section(app, chapter: int, document) -> nodes.section | None:
     defined = [e for e in defined if e not in tools]
     section = nodes.section(ids=["library-reference"], names=["library reference for this chapter"])
     section += nodes.title("", "Library reference for this chapter")
-    section += nodes.paragraph(
+    intro = nodes.paragraph("", "The public objects of scanbook that this chapter derives, as the ")
+    intro += addnodes.pending_xref(
         "",
-        "The public objects of scanbook that this chapter derives, as documented in the "
-        "API reference, and the graders of its exercises.",
+        nodes.inline("", "API reference"),
+        refdomain="std",
+        reftype="doc",
+        reftarget="/book/api/index",
+        refexplicit=True,
+        refwarn=True,
     )
+    intro += nodes.Text(" documents them, and the graders of its exercises.")
+    section += intro
     groups = (
         ("Defined in this chapter", defined),
         ("Its figures and benchmarks", tools),
         ("The graders of its exercises", graders),
     )
+    public = public_names(api)
     for heading, group in groups:
         if not group:
             continue
@@ -591,9 +599,10 @@ def _library_section(app, chapter: int, document) -> nodes.section | None:
         items = nodes.bullet_list()
         for e in group:
             classes = ["xref", "py", f"py-{ROLE[e.kind]}"]
+            shown = public.get(e.canonical, e.canonical)
             ref = addnodes.pending_xref(
                 "",
-                nodes.literal(e.canonical, e.canonical, classes=classes),
+                nodes.literal(shown, shown, classes=classes),
                 refdomain="py",
                 reftype=ROLE[e.kind],
                 reftarget=e.canonical,
@@ -602,13 +611,40 @@ def _library_section(app, chapter: int, document) -> nodes.section | None:
             )
             para = nodes.paragraph("", "", ref)
             if e.exercise:
-                para += nodes.Text(f" (exercise {e.exercise[0]}.{e.exercise[1]})")
+                n, k = e.exercise
+                para += nodes.Text(" (")
+                label = f"ch{n}-ex{k}"
+                if label in app._scanbook_exercises:
+                    para += addnodes.pending_xref(
+                        "",
+                        nodes.inline("", f"exercise {n}.{k}"),
+                        refdomain="std",
+                        reftype="ref",
+                        reftarget=label,
+                        refexplicit=True,
+                        refwarn=True,
+                    )
+                else:
+                    para += nodes.Text(f"exercise {n}.{k}")
+                para += nodes.Text(")")
             summary = plain_summary(e.summary)
             if summary:
                 para += nodes.Text(": " + summary + ".")
             items += nodes.list_item("", para)
         section += items
     return section
+
+
+def public_names(api: Api) -> dict[str, str]:
+    """``{canonical: the shortest public name of the object}``: ``scanbook.linear_recurrence``
+    for ``scanbook.recurrence.linear_recurrence``, ``scanbook.exercises.check_blelloch`` for
+    ``scanbook.exercises.ch02.check_blelloch``."""
+    out: dict[str, str] = {}
+    for e in api.entries:
+        best = out.get(e.canonical)
+        if best is None or (e.name.count("."), len(e.name)) < (best.count("."), len(best)):
+            out[e.canonical] = e.name
+    return out
 
 
 def _add_library_section(app, doctree):
