@@ -179,6 +179,8 @@ def _summary(forward, backward) -> dict:
     r1, rmed, r3 = (float(x) for x in np.percentile(backward / forward, [25, 50, 75]))
     return {
         "forward_s": fmed,
+        "forward_q1_s": fq1,
+        "forward_q3_s": fq3,
         "forward_spread": (fq3 - fq1) / fmed,
         "backward_s": bmed,
         "backward_q1_s": bq1,
@@ -292,6 +294,8 @@ def _jax_record(name: str, a, b, h0, g, repeat: int) -> dict:
     dev = jax.devices()[0]
     record = {
         "forward_s": fmed,
+        "forward_q1_s": fq1,
+        "forward_q3_s": fq3,
         "forward_spread": (fq3 - fq1) / fmed,
         "forward_backward_s": float(np.median(t["both"])),
         **difference_summary(t["both"], t["forward"]),
@@ -336,7 +340,8 @@ def run(
 
     Returns:
         Records with ``kernel`` (``"<backend>_grad"``), ``backend``, ``device``, ``T``,
-        ``channels``, ``dtype``, ``forward_s`` and ``forward_spread``, ``backward_s``,
+        ``channels``, ``dtype``, ``forward_s`` with ``forward_q1_s``/``forward_q3_s`` (its
+        quartiles; not for ``cupy``) and ``forward_spread``, ``backward_s``,
         ``backward_spread``, ``backward_q1_s``/``backward_q3_s``, ``ratio`` (median over the
         rounds of backward over forward) with ``ratio_q1``/``ratio_q3``,
         ``backward_below_noise``, and for JAX ``backward_difference_s``, the residual bytes
