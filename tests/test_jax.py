@@ -391,6 +391,11 @@ def test_bench_grad_records(tmp_path):
     for r in records:
         assert r["kernel"].endswith("_grad") and r["T"] == 6 and r["channels"] == 2
     assert by_name["numpy"]["ratio"] > 0
+    for name in ("numpy", "jax custom VJP"):  # medians over the rounds, with their quartiles
+        r = by_name[name]
+        assert r["forward_q1_s"] <= r["forward_s"] <= r["forward_q3_s"]
+        assert isinstance(r["backward_below_noise"], bool) and r["rounds"] == 1
+        assert (r["backward_s"] is None) == r["backward_below_noise"] == (r["ratio"] is None)
     if not sb.backends.has_gpu():
         assert "simulator" in by_name["numba_cuda"]["skipped"]
     jr = by_name["jax custom VJP"]
