@@ -92,12 +92,16 @@ export async function launch(binary, { width = 1300, height = 900 } = {}) {
     return new Promise((resolve, reject) => pending.set(id, { resolve, reject, method }));
   };
   const browserSend = sendOn(null);
+  let timer;
   const version = await Promise.race([
     browserSend("Browser.getVersion"),
-    sleep(30000).then(() => {
-      throw new Error(`chromium did not answer on its DevTools pipe: ${stderr.slice(-1500)}`);
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`chromium did not answer on its DevTools pipe: ${stderr.slice(-1500)}`)),
+        30000,
+      );
     }),
-  ]);
+  ]).finally(() => clearTimeout(timer));
 
   async function page() {
     const { targetId } = await browserSend("Target.createTarget", { url: "about:blank" });
@@ -139,7 +143,14 @@ export async function launch(binary, { width = 1300, height = 900 } = {}) {
 
   async function close() {
     if (exited === null) {
-      await Promise.race([browserSend("Browser.close").catch(() => {}), sleep(3000)]);
+      let wait;
+      await Promise.race([
+        browserSend("Browser.close").catch(() => {}),
+        new Promise((r) => {
+          wait = setTimeout(r, 3000);
+        }),
+      ]);
+      clearTimeout(wait);
       for (let i = 0; i < 30 && exited === null; i++) await sleep(100);
       if (exited === null) chrome.kill("SIGKILL");
     }

@@ -328,13 +328,15 @@ try {
     requests.clear();
     const url = new URL(page, root).href;
     let done;
+    let timer;
     const loaded = new Promise((resolve) => {
       done = () => resolve(true);
       tab.on("Page.loadEventFired", done);
-      setTimeout(() => resolve(false), 30000);
+      timer = setTimeout(() => resolve(false), 30000);
     });
     await tab.send("Page.navigate", { url });
     const ok = await loaded;
+    clearTimeout(timer);
     tab.off("Page.loadEventFired", done);
     let seen;
     try {
