@@ -8,9 +8,9 @@
 //
 // Chromium talks the protocol over a pipe (--remote-debugging-pipe: it reads commands on file
 // descriptor 3 and writes replies and events on 4, each message JSON ended by a NUL byte), so
-// any Node from 16 on works and no port is opened. It runs headless with a fresh profile and
-// every host but 127.0.0.1 unresolvable: nothing can come from the network even on a machine
-// that has one.
+// any Node from 18 on works (Debian's nodejs package included) and no port is opened. It runs
+// headless with a fresh profile and every host but 127.0.0.1 unresolvable: nothing can come
+// from the network even on a machine that has one.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

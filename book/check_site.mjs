@@ -1,6 +1,6 @@
 // Open every page of a built site in headless Chromium and report what a reader would hit.
 //
-//   node book/check_site.mjs CHROMIUM BASE_URL SITE_DIR [PAGE ...]
+//   node book/check_site.mjs CHROMIUM BASE_URL SITE_DIR [PAGE ...]      (Node 18 or later)
 //
 // CHROMIUM is the browser binary; BASE_URL is where SITE_DIR (the built HTML) is served on
 // 127.0.0.1 (tests/test_browser.py serves it with python -m http.server); PAGE are paths

@@ -69,7 +69,7 @@ def _node() -> list[str]:
     node = shutil.which("node") or shutil.which("nodejs")
     if not node:
         pytest.fail(
-            "Node.js (16 or later) is needed for the browser tests and was not found on PATH "
+            "Node.js (18 or later) is needed for the browser tests and was not found on PATH "
             "(apt-get install nodejs; .ci/run installs it)"
         )
     return [node]
