@@ -126,3 +126,68 @@ def test_readme_gives_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _cell_text(cell) -> str:
+    src = cell["source"]
+    return src if isinstance(src, str) else "".join(src)
+
+
+def _grader_lines_ok(text: str) -> bool:
+    import ast
+
+    for node in ast.parse(text).body:
+        call = node.test if isinstance(node, ast.Assert) else None
+        func = getattr(call, "func", None)
+        if not (isinstance(func, ast.Attribute) and func.attr.startswith("check_") and call.args):
+            return False
+    return bool(text.strip())
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_exercises_follow_the_course_layout(path):
+    """/work/notes/COURSE_CONTRACT.md: per exercise with code a `solution` cell (folded) and a
+    `grader` cell, answers not repeated in the dropdowns, no grader cell at the chapter's end."""
+    nb = json.loads(path.read_text())
+    md = "\n".join(_cell_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    labels = re.findall(r"```\{exercise\}[^\n]*\n(?::[^\n]*\n)*?:label: (\S+)", md)
+    blocks = re.findall(r"(`{3,})\{exercise\}[^\n]*\n(.*?)\n\1", md, re.S)
+    with_code = {
+        re.search(r":label: (\S+)", body).group(1) for _, body in blocks if "check_" in body
+    }
+    seen: dict[str, list[str]] = {}
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        tags = cell["metadata"].get("tags", [])
+        label = cell["metadata"].get("scanbook", {}).get("exercise")
+        text = _cell_text(cell)
+        if label is None:
+            assert "exercises.check_" not in text or "student-remove" in tags, (
+                f"{path.name}: code cell {i} runs a grader outside a `grader` cell (tag it "
+                "grader with metadata scanbook.exercise, or student-remove)"
+            )
+            continue
+        assert label in labels, f"{path.name}: cell {i} names exercise {label}, not in the text"
+        if "solution" in tags:
+            assert "hide-input" in tags, f"{path.name}: solution cell {i} must be hide-input"
+            assert "exercises.check_" not in text, f"{path.name}: cell {i} grades in a solution"
+            seen.setdefault(label, []).append("solution")
+        elif "grader" in tags:
+            assert _grader_lines_ok(text), (
+                f"{path.name}: grader cell {i} holds only `assert sb.exercises.check_x(answer)`"
+            )
+            seen.setdefault(label, []).append("grader")
+        else:
+            raise AssertionError(f"{path.name}: cell {i} of {label} is tagged neither way")
+    for label, kinds in seen.items():
+        assert "solution" in kinds and "grader" in kinds, f"{path.name}: {label} has {kinds}"
+        assert kinds.index("solution") < kinds.index("grader"), f"{path.name}: {label} order"
+    missing = sorted(with_code - set(seen))
+    assert not missing, (
+        f"{path.name}: exercises with a grader but no solution/grader cells: {missing}"
+    )
+    for _fence, body in re.findall(r"(`{3,})\{solution\}[^\n]*\n(.*?)\n\1", md, re.S):
+        assert "```python" not in body, (
+            f"{path.name}: a {{solution}} dropdown repeats code; it belongs in the solution cell"
+        )
