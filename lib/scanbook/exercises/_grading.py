@@ -35,14 +35,12 @@ import numpy as np
 
 from . import _sandbox
 from ._compare import _describe, compare, format_value, is_numeric, same, tolerance
-from ._sandbox import ForbiddenCall
 
 __all__ = [
     "AWKWARD_LENGTHS",
     "Case",
     "ExerciseFailed",
     "Feedback",
-    "ForbiddenCall",
     "GradingMode",
     "compare",
     "course_salt",
@@ -343,6 +341,9 @@ def _judge_quietly(got, case: Case, compare_fn, diagnose) -> tuple[str | None, s
     return why, specific
 
 
+_FORBIDDEN = "\0forbidden\0"  # marks a right answer that called the library: reported last
+
+
 def _run_case(
     name: str,
     fn: Callable,
@@ -372,7 +373,7 @@ def _run_case(
         )
     limit = case.time_limit or time_limit or DEFAULT_TIME_LIMIT
     print_limit = None if mode is None else mode.max_print_chars
-    with _sandbox.forbidding(forbid):
+    with _sandbox.forbidding(forbid) as forbidden:
         out = _sandbox.call(fn, args, kwargs, limit, print_limit=print_limit)
     extra = []
     if out.printed is not None and out.printed.chars:
@@ -401,13 +402,6 @@ def _run_case(
         if mode is not None:
             mode.timed_out = True
         return msg + hint_line + tail, extra
-    if isinstance(out.error, ForbiddenCall):
-        msg = (
-            f"{head}  problem:  your function calls {out.error.args[0]}"
-            f"{_sandbox.where_raised(out.error)}, which is the answer: the exercise asks you to "
-            "write it yourself"
-        )
-        return msg + tail, extra
     if isinstance(out.error, _sandbox.OutputLimit):
         msg = (
             f"{head}  problem:  your function printed more than {print_limit:,} characters "
@@ -433,6 +427,12 @@ def _run_case(
         why = f"your answer could not be checked: {type(err).__name__}: " + (_sandbox.safe_str(err))
     else:
         why, specific, shown_got = judged.value
+    if why is None and forbidden:
+        msg = (
+            f"{head}  problem:  your function calls {forbidden[0]}, which is the answer: the "
+            "exercise asks you to write it yourself"
+        )
+        return _FORBIDDEN + msg + tail, extra
     if why is None:
         return None, extra
     if hidden:
@@ -473,9 +473,11 @@ def grade(
         time_limit: seconds per case (default: ``case.time_limit``, else the graders' limit,
             see :func:`set_time_limit`). A case over its limit fails.
         forbid: dotted names of callables that are the answer (``"scanbook.linear_recurrence"``,
-            ``"numpy.cumsum"``): while ``fn`` runs each is replaced by one that fails the case
-            with "calls sb.linear_recurrence, which is the answer". (A name imported under
-            another name before the call, ``from numpy import cumsum``, is not caught.)
+            ``"numpy.cumsum"``): they are watched while ``fn`` runs, and a case whose answer is
+            right but came from one of them fails with "calls sb.linear_recurrence, which is
+            the answer" (reported after any other failure, whose message says more). A name
+            imported under another name before the call (``from numpy import cumsum``) is not
+            seen.
 
     Printing by ``fn`` is captured (one summarising line in the message), and a change ``fn``
     makes to its arguments is reported (the grader passes copies; the answer can still pass).
@@ -484,8 +486,8 @@ def grade(
     Defined in chapter 1.
     """
     mode = _MODE.get()
-    for forbidden in forbid:  # a misspelt name is the grader's bug: say so before any case runs
-        _sandbox.resolve(forbidden)
+    for dotted in forbid:  # a misspelt name is the grader's bug: say so before any case runs
+        _sandbox.resolve(dotted)
     if not callable(fn):
         fb = Feedback(
             False,
@@ -497,6 +499,7 @@ def grade(
     run_all = mode is not None and mode.run_all
     notes: dict[str, str] = {}
     failures: list[str] = []
+    forbidden: list[str] = []
     passed = 0
     for k, case in enumerate(cases, start=1):
         if run_all and mode.timed_out and failures:
@@ -515,6 +518,9 @@ def grade(
             forbid=forbid,
             mode=mode,
         )
+        if failure is not None and failure.startswith(_FORBIDDEN):
+            forbidden.append(failure[len(_FORBIDDEN) :])  # later cases may say more
+            continue
         if failure is not None:
             failures.append(failure)
             if not run_all:
@@ -524,6 +530,7 @@ def grade(
         passed += 1
         for line in extra:  # keep the first of each kind of note for the success message
             notes.setdefault(line.split(":")[0], f"{line} (case {k}, {case.label})")
+    failures += forbidden
     if failures:
         msg = f"{failures[0]}\n  ({passed} of {len(cases)} cases passed)"
         fb = Feedback(False, msg, name, len(cases), passed, len(cases))

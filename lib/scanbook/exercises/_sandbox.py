@@ -12,8 +12,8 @@ daemon thread that is abandoned when it overruns: the grader returns on time, th
 finishes (or not) in the background. Only ``KeyboardInterrupt`` passes through; every other
 exception of the reader's code is returned as the outcome of the call.
 
-:func:`forbidding` replaces library functions that *are* the answer (``grade(..., forbid=...)``)
-by ones that raise :class:`ForbiddenCall` while the reader's function runs.
+:func:`forbidding` watches library functions that *are* the answer (``grade(..., forbid=...)``)
+while the reader's function runs.
 """
 
 from __future__ import annotations
@@ -190,11 +190,6 @@ def call(
 # -- forbidden calls -------------------------------------------------------------------------
 
 
-class ForbiddenCall(BaseException):
-    """Raised inside the reader's function when it calls a function the grader forbids (a
-    BaseException, so that ``except Exception`` in the reader's code does not swallow it)."""
-
-
 _SHORT = (("scanbook.", "sb."), ("jax.numpy.", "jnp."), ("numpy.", "np."))
 
 
@@ -225,24 +220,43 @@ def resolve(name: str) -> tuple[Any, str]:
 
 
 @contextlib.contextmanager
-def forbidding(names: Sequence[str]) -> Iterator[None]:
-    """Replace each named callable by one that raises :class:`ForbiddenCall` (restored after)."""
+def forbidding(names: Sequence[str]) -> Iterator[list[str]]:
+    """Watch each named callable while the block runs: the yielded list receives where the
+    first call of one came from (``"sb.linear_recurrence in f, line 3 (...)"``). The calls go
+    through, so that a wrong answer is still reported for what is wrong with it."""
+    calls: list[str] = []
     saved = []
     try:
         for name in names:
             owner, attr = resolve(name)
-            original = getattr(owner, attr)
-            short = _short_name(name)
+            original, short = getattr(owner, attr), _short_name(name)
 
-            def refuse(*args, _name=short, **kwargs):
-                raise ForbiddenCall(_name, f"calls {_name}, which is the answer")
+            def watch(*args, _name=short, _original=original, **kwargs):
+                if not calls:
+                    calls.append(_name + _where_called())
+                return _original(*args, **kwargs)
 
-            setattr(owner, attr, refuse)
+            setattr(owner, attr, watch)
             saved.append((owner, attr, original))
-        yield
+        yield calls
     finally:
         for owner, attr, original in reversed(saved):
             setattr(owner, attr, original)
+
+
+def _where_called() -> str:
+    try:
+        frames = [
+            f
+            for f in traceback.extract_stack()[:-2]
+            if os.path.dirname(os.path.abspath(f.filename)) != _HERE
+        ]
+    except Exception:  # noqa: BLE001
+        return ""
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" in {f.name}, line {f.lineno}" + (f" ({f.line.strip()})" if f.line else "")
 
 
 # -- describing what went wrong --------------------------------------------------------------

@@ -175,6 +175,12 @@ def check_prefix_sum(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
         hint="out[i] must be x[0] + ... + x[i]: acc = 0; for x in xs: acc = acc + x; keep it",
         compare=compare_answer,
         diagnose=diagnose,
+        forbid=(
+            "scanbook.scan",
+            "scanbook.algorithms.scan",
+            "scanbook.serial.scan",
+            "scanbook.serial.scan_loop",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -267,6 +273,12 @@ def check_exclusive_scan(
         cases,
         hint="out[0] is the identity and out[i] = combine(out[i-1], xs[i-1])",
         diagnose=diagnose,
+        forbid=(
+            "scanbook.scan",
+            "scanbook.algorithms.scan",
+            "scanbook.serial.scan",
+            "scanbook.serial.scan_loop",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -325,6 +337,7 @@ def check_affine_combine(
         hint="expand a2 * (a1 * h + b1) + b2 and read off the coefficient of h and the constant",
         compare=_compare_with_dtype,
         diagnose=diagnose,
+        forbid=("scanbook.ops._affine_combine",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -361,6 +374,13 @@ def check_linear_recurrence(
         hint="start from carry = h0 and, for each t, set carry = a[t] * carry + b[t], h[t] = carry",
         compare=_compare_input_dtype,
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence",
+            "scanbook.recurrence.linear_recurrence",
+            "scanbook.serial.linear_recurrence_loop",
+            "scanbook.serial.linear_recurrence_numpy",
+            "scanbook.serial.linear_recurrence_numba",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

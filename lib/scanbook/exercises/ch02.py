@@ -122,6 +122,13 @@ def check_hillis_steele(
         hint="for d = 1, 2, 4, ... < n: x[d:] = combine(x[:-d], x[d:]) (all positions at once)",
         compare=check,
         diagnose=diagnose,
+        forbid=(
+            "numpy.cumsum",
+            "scanbook.algorithms.hillis_steele",
+            "scanbook.scan",
+            "scanbook.algorithms.scan",
+            "scanbook.serial.scan",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -246,6 +253,13 @@ def check_blelloch(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
         "down-sweep, return x[:n]",
         compare=check,
         diagnose=diagnose,
+        forbid=(
+            "numpy.cumsum",
+            "scanbook.algorithms.blelloch",
+            "scanbook.scan",
+            "scanbook.algorithms.scan",
+            "scanbook.serial.scan",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -392,6 +406,17 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
         hint="1) reduce each chunk to one affine pair (A_i, B_i); 2) scan the p pairs from h0 "
         "to get each chunk's carry-in; 3) run each chunk's recurrence from its carry-in",
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence",
+            "scanbook.recurrence.linear_recurrence",
+            "scanbook.serial.linear_recurrence_loop",
+            "scanbook.serial.linear_recurrence_numpy",
+            "scanbook.serial.linear_recurrence_numba",
+            "scanbook.algorithms.chunked",
+            "scanbook.scan",
+            "scanbook.algorithms.scan",
+            "scanbook.serial.scan",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

@@ -225,6 +225,13 @@ def check_carry_in(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
         cases,
         hint="run the recurrence over the chunk pairs from h0 and keep the state *before* each",
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence",
+            "scanbook.recurrence.linear_recurrence",
+            "scanbook.serial.linear_recurrence_loop",
+            "scanbook.serial.linear_recurrence_numpy",
+            "scanbook.serial.linear_recurrence_numba",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -305,6 +312,7 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
         hint="for d in 1, 2, 4, 8, 16: up = shfl_up(x, d); x = where(lane >= d, x + up, x)",
         compare=check,
         diagnose=diagnose,
+        forbid=("numpy.cumsum",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

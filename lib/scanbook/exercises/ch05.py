@@ -173,6 +173,12 @@ def check_linear_recurrence_vjp(
         "(your own loop: the library refuses the grader's counting numbers)",
         compare=check,
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence_vjp",
+            "scanbook.recurrence.linear_recurrence_vjp",
+            "jax.vjp",
+            "jax.grad",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -244,6 +250,7 @@ def check_matrix_recurrence_vjp(
         cases,
         hint="the scalar rule with matrices: transpose A where the scalar rule multiplies by a",
         diagnose=diagnose,
+        forbid=("jax.vjp", "jax.grad"),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

@@ -241,6 +241,7 @@ def check_steps_to_target(
         hint="for i from window-1 on, mean(accuracies[i-window+1 : i+1]) >= target -> step i+1",
         compare=compare,
         diagnose=diagnose,
+        forbid=("scanbook.train.steps_to_accuracy",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -290,6 +291,7 @@ def check_digit_sequences(
         cases,
         hint="pixels: images.reshape(N, 64).T[:, :, None]; rows: images.transpose(1, 0, 2)",
         diagnose=diagnose,
+        forbid=("scanbook.tasks._digit_sequences",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

@@ -75,6 +75,7 @@ def check_lmu_matrices(
         hint="build index grids i = arange(q)[:, None], j = arange(q)[None, :] and use np.where",
         compare=_flat_pair,
         diagnose=diagnose,
+        forbid=("scanbook.lti.lmu",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -128,6 +129,7 @@ def check_zoh(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False)
         hint="exponentiate the block matrix [[A, B], [0, 0]] * dt: its top row is [Ad, Bd]",
         compare=_flat_pair,
         diagnose=diagnose,
+        forbid=("scanbook.lti.discretize",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -179,6 +181,7 @@ def check_lti_fft(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
             "m = irfft(rfft(u, n)[:, None] * rfft(H, n, axis=0), n, axis=0)[:T]"
         ),
         diagnose=diagnose,
+        forbid=("scanbook.lti.apply", "scanbook.lti.memory"),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -223,6 +226,11 @@ def check_legendre_readout(
         cases,
         hint="Bonnet: (n+1) L_{n+1}(x) = (2n+1) x L_n(x) - n L_{n-1}(x), with x = 2r - 1",
         diagnose=diagnose,
+        forbid=(
+            "scanbook.lti.readout",
+            "scanbook.lti.legendre",
+            "numpy.polynomial.legendre.legval",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

@@ -10,7 +10,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._grading import Case, Feedback, grade, make_rng, random_values, same, tolerance
+from ._grading import (
+    Case,
+    Feedback,
+    grade,
+    grading_salt,
+    make_rng,
+    random_values,
+    same,
+    tolerance,
+)
 
 __all__ = ["check_scalar_newton_step", "check_deer_adjoint", "check_jacobian_diagonal"]
 
@@ -97,6 +106,7 @@ def check_scalar_newton_step(
         hint="compute f and J at the shifted guess, then run one linear recurrence "
         "(sb.linear_recurrence(J, f - J * h_prev, h0) does it)",
         diagnose=diagnose,
+        forbid=("scanbook.deer.newton_step",),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -195,9 +205,10 @@ def _cells():
     return {"tanh RNN": tanh_rnn, "gated cell": gated}
 
 
-@functools.lru_cache(maxsize=1)
-def _jacobian_cases() -> tuple[Case, ...]:
-    """The cases of :func:`check_jacobian_diagonal`, built once (``grade`` copies the args)."""
+@functools.lru_cache(maxsize=2)
+def _jacobian_cases(salt: int | None = None) -> tuple[Case, ...]:
+    """The cases of :func:`check_jacobian_diagonal`, built once per course salt (``grade``
+    copies the args; ``salt`` is :func:`grading_salt`, which :func:`make_rng` mixes in)."""
     import jax
     import jax.numpy as jnp
 
@@ -243,7 +254,7 @@ def check_jacobian_diagonal(
     """
     import jax
 
-    cases = _jacobian_cases()
+    cases = _jacobian_cases(grading_salt())
 
     def diagnose(case: Case, got) -> str | None:
         cell, params, h_prev, xs = case.args
@@ -265,6 +276,7 @@ def check_jacobian_diagonal(
         hint="jax.vmap(jax.jacfwd(cell, argnums=1), in_axes=(None, 0, 0)) gives every J[t]; or, "
         "without storing them, one jax.jvp per unit vector e_i keeps entry i of column i",
         diagnose=diagnose,
+        forbid=("scanbook.deer._jacobian_diagonals", "scanbook.deer._jacobians"),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

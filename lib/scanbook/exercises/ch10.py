@@ -157,6 +157,13 @@ def check_carries(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
         cases,
         hint="h = h0; for each chunk i: C[i] = h, then h = A[i] * h + U[i]",
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence",
+            "scanbook.recurrence.linear_recurrence",
+            "scanbook.serial.linear_recurrence_loop",
+            "scanbook.serial.linear_recurrence_numpy",
+            "scanbook.serial.linear_recurrence_numba",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -207,6 +214,13 @@ def check_sharded_recurrence(
             "h[t] = u[t] + P[t] * carry, with P the running product of the chunk's decays"
         ),
         diagnose=diagnose,
+        forbid=(
+            "scanbook.linear_recurrence",
+            "scanbook.recurrence.linear_recurrence",
+            "scanbook.serial.linear_recurrence_loop",
+            "scanbook.serial.linear_recurrence_numpy",
+            "scanbook.serial.linear_recurrence_numba",
+        ),
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
