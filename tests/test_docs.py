@@ -303,3 +303,22 @@ def test_exercise_table_covers_every_grader():
 
 def test_launch_links_use_the_repository():
     assert course_ext._repository(ROOT) == ("scanbook/parallel-scans", "main")
+
+
+def test_exec_rows_tell_cache_from_this_build():
+    start = 1_000_000.0
+    metadata = {
+        "chapters/01_serial_scans": {
+            "exec_data": {"mtime": start - 3600, "runtime": 12.34, "succeeded": True}
+        },
+        "chapters/02_parallel_scans": {
+            "exec_data": {"mtime": start + 5, "runtime": 40.0, "succeeded": False, "error": "X"}
+        },
+        "book/intro": {},
+        "chapters/03_numba_cuda": {"exec_data": None},
+    }
+    rows = status_ext.exec_rows(metadata, start)
+    assert [r["doc"] for r in rows] == ["chapters/01_serial_scans", "chapters/02_parallel_scans"]
+    assert rows[0]["source"] == "from the cache" and rows[0]["seconds"] == "12.3"
+    assert rows[0]["ok"] == "succeeded"
+    assert rows[1]["source"] == "executed in this build" and rows[1]["ok"] == "failed (X)"

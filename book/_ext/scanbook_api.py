@@ -808,6 +808,8 @@ def _merge(app, env, docnames, other):
 
 def _check(app, env):
     """Every public module is documented on some API page (warns, so the -W build fails)."""
+    if not any(doc.startswith("book/api/") for doc in env.found_docs):
+        return  # a build of some pages only (another table of contents)
     documented = getattr(env, "scanbook_documented", {})
     missing = [m for m in _api(app).modules if m not in documented]
     if missing:

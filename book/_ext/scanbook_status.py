@@ -7,8 +7,11 @@
   (written by ``python -m scanbook.bench gpu|grad`` on a GPU): one row a file, with its
   benchmark, device, date and number of records; a sentence saying so when there are none.
 
-The times and cache state of each chapter come from myst-nb's ``{nb-exec-table}``. The page is
-rebuilt on every build (its content is the build's own state).
+* ``{scanbook-exec-table}``: one row per chapter from myst-nb's execution records: when it was
+  executed, how long it took, whether it succeeded, and whether this build executed it or took
+  its outputs from the execution cache (a cached record is older than the build).
+
+The page is rebuilt on every build (its content is the build's own state).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
 
 STATUS_DOC = "book/status"
@@ -180,6 +186,94 @@ class GpuResults(_Markdown):
         return self.parse(_table(["File", "Benchmark", "Device", "Date", "Records"], table))
 
 
+class exec_table(nodes.General, nodes.Element):  # noqa: N801 (docutils node names)
+    """Where the chapter execution table goes, once every chapter has been read."""
+
+
+class ExecTable(SphinxDirective):
+    has_content = False
+
+    def run(self):
+        return [exec_table()]
+
+
+def exec_rows(metadata: dict, build_start: float) -> list[dict]:
+    """One row per chapter document with an execution record: ``doc``, ``when`` (UTC),
+    ``seconds``, ``source`` (``"executed in this build"`` or ``"from the cache"``), ``ok``."""
+    rows = []
+    for docname in sorted(metadata):
+        data = (metadata[docname] or {}).get("exec_data")
+        if not docname.startswith("chapters/") or not data:
+            continue
+        mtime = data.get("mtime")
+        fresh = mtime is not None and mtime >= build_start
+        runtime = data.get("runtime")
+        rows.append(
+            {
+                "doc": docname,
+                "when": datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                if mtime
+                else "",
+                "seconds": "-" if runtime is None else f"{runtime:.1f}",
+                "source": "executed in this build" if fresh else "from the cache",
+                "ok": "succeeded" if data.get("succeeded") else f"failed ({data.get('error')})",
+            }
+        )
+    return rows
+
+
+def _cell(*children) -> nodes.entry:
+    return nodes.entry("", nodes.paragraph("", "", *children))
+
+
+class ExecTableTransform(SphinxPostTransform):
+    default_priority = 8  # before the references are resolved (10)
+
+    def run(self, **kwargs) -> None:
+        from myst_nb.sphinx_ import NbMetadataCollector
+
+        for node in list(self.document.findall(exec_table)):
+            metadata = NbMetadataCollector.get_doc_data(self.env)
+            start = getattr(self.app, "_scanbook_build_start", 0.0)
+            rows = exec_rows(metadata, start)
+            if not rows:
+                mode = getattr(self.config, "nb_execution_mode", "off")
+                node.replace_self(
+                    nodes.paragraph(
+                        "", f"No chapter was executed in this build (notebook execution: {mode})."
+                    )
+                )
+                continue
+            header = ["Chapter", "Executed", "Seconds", "Outputs", "Status"]
+            table = nodes.table(classes=["colwidths-auto"])
+            group = nodes.tgroup(cols=len(header))
+            table += group
+            group += [nodes.colspec(colwidth=20) for _ in header]
+            head = nodes.thead()
+            head += nodes.row("", *(_cell(nodes.Text(h)) for h in header))
+            group += head
+            body = nodes.tbody()
+            for row in rows:
+                link = addnodes.pending_xref(
+                    "",
+                    nodes.literal("", row["doc"].split("/")[-1]),
+                    refdoc=self.env.docname,
+                    refdomain="std",
+                    reftype="doc",
+                    reftarget="/" + row["doc"],
+                    refexplicit=True,
+                    refwarn=True,
+                )
+                cells = [row[k] for k in ("when", "seconds", "source", "ok")]
+                body += nodes.row("", _cell(link), *(_cell(nodes.Text(c)) for c in cells))
+            group += body
+            node.replace_self(table)
+
+
+def _start(app):
+    app._scanbook_build_start = time.time()
+
+
 def _always(app, env, added, changed, removed):
     return [STATUS_DOC] if STATUS_DOC in env.found_docs else []
 
@@ -187,5 +281,9 @@ def _always(app, env, added, changed, removed):
 def setup(app):
     app.add_directive("scanbook-build-machine", BuildMachine)
     app.add_directive("scanbook-gpu-results", GpuResults)
+    app.add_directive("scanbook-exec-table", ExecTable)
+    app.add_node(exec_table)
+    app.add_post_transform(ExecTableTransform)
+    app.connect("builder-inited", _start)
     app.connect("env-get-outdated", _always)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
