@@ -257,6 +257,7 @@ def _first_line(message: str) -> str:
     problem = next(
         (line for line in lines if line.startswith(("problem:", "your function raised"))), None
     )
+    problem = " ".join(problem.split()) if problem else problem
     return f"{lines[0]}: {problem}" if problem and problem != lines[0] else lines[0]
 
 
