@@ -523,6 +523,15 @@ def literal_suffixes(text: str) -> str:
 MULTI_IVAR = re.compile(r"^(\s*):ivar (\w+(?:,\s*\w+)+):(?: (.*))?$", re.MULTILINE)
 
 
+def _skip_member(app, what, name, obj, skip, options):
+    """A NamedTuple's fields ("Alias for field number 0"): the class docstring describes them."""
+    if what in ("class", "exception") and (getattr(obj, "__doc__", None) or "").startswith(
+        "Alias for field number"
+    ):
+        return True
+    return None
+
+
 def _split_ivar(m: re.Match) -> str:
     indent, names, text = m.groups()
     if not text:
@@ -827,6 +836,7 @@ def setup(app):
     app.connect("autodoc-process-docstring", _process_docstring, priority=600)  # after napoleon
     # before the collectors (priority 500) so that the page's table of contents lists it
     app.connect("doctree-read", _add_library_section, priority=400)
+    app.connect("autodoc-skip-member", _skip_member)
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
