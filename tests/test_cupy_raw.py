@@ -597,7 +597,8 @@ def test_cuda_exercise_grader_accepts_the_answer_and_names_each_mistake():
 
     check = sb.exercises.check_warp_suffix_scan_cuda
     right = SUFFIX_SCAN_BODY
-    assert check(_suffix_scan(right), quiet=True)
+    fb = check(_suffix_scan(right), quiet=True)
+    assert fb, fb.message
     combine = "B = A * B1 + B;\n            A = A * A1;"
     load = "if (i < n) {\n        A = a[i];\n        B = b[i];\n    }"
     wrong = {

@@ -56,8 +56,9 @@ _BUILD = Path(tempfile.gettempdir()) / "scanbook-fake-gpu"
 THREADS = int(os.environ.get("SCANBOOK_EMU_THREADS", "1024"))  # threads resident at once
 JITTER_US = 2000  # the longest random delay before a block starts or a flag is published
 STALL_US = 30000  # the longest stall of a block that has just taken a tile
-#: the longest wait at a warp collective before the launch is declared divergent (ms)
-WARP_TIMEOUT_MS = int(os.environ.get("SCANBOOK_EMU_WARP_TIMEOUT_MS", "120000"))
+#: the longest wait at a warp collective before the launch is declared divergent (ms; 0: no
+#: limit, and a divergent launch hangs); run_isolated sets it
+WARP_TIMEOUT_MS = int(os.environ.get("SCANBOOK_EMU_WARP_TIMEOUT_MS", "0"))
 _SEEDS = itertools.count(int(os.environ.get("SCANBOOK_EMU_SEED", "1")))
 COUNTER_NAMES = ("flag0", "flag1", "flag2", "waits", "max_distance", "blocks", "max_resident")
 COUNTERS = dict.fromkeys(COUNTER_NAMES, 0)  # summed over launches (maxima: the largest)
@@ -621,12 +622,16 @@ def run_isolated(code: str, kernel: str, grid: int, block: int, args: list, *,
     with tempfile.TemporaryDirectory(prefix="scanbook-emu-") as tmp:
         tmp = Path(tmp)
         (tmp / "kernel.cu").write_text(code)
-        arrays = {f"a{i}": x for i, x in enumerate(args) if isinstance(x, np.ndarray)}
-        np.savez(tmp / "in.npz", **arrays)
+        arrays = {}  # raw bytes, with dtype and shape in the spec
+        for i, x in enumerate(args):
+            if isinstance(x, np.ndarray):
+                x = np.ascontiguousarray(x)
+                (tmp / f"a{i}.in").write_bytes(x.tobytes())
+                arrays[f"a{i}"] = [x.dtype.str, list(x.shape)]
         scalars = [None if isinstance(x, np.ndarray) else [np.asarray(x).dtype.str, x.item()]
                    for x in args]  # fmt: skip
         spec = {"kernel": kernel, "grid": int(grid), "block": int(block), "scalars": scalars,
-                "warp_timeout_ms": int(warp_timeout_ms)}  # fmt: skip
+                "arrays": arrays, "warp_timeout_ms": int(warp_timeout_ms)}  # fmt: skip
         (tmp / "spec.json").write_text(json.dumps(spec))
         child = subprocess.Popen([sys.executable, __file__, str(tmp)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -651,8 +656,10 @@ def run_isolated(code: str, kernel: str, grid: int, block: int, args: list, *,
         outcome = json.loads(result.read_text())
         if outcome["error"]:
             raise _ERRORS.get(outcome["error"], RuntimeError)(outcome["message"])
-        with np.load(tmp / "out.npz") as out:
-            return [out[f"a{i}"] for i in range(len(args)) if isinstance(args[i], np.ndarray)]
+        return [
+            np.frombuffer((tmp / f"{k}.out").read_bytes(), np.dtype(dt)).reshape(shape).copy()
+            for k, (dt, shape) in arrays.items()
+        ]
 
 
 def _compile_errors(message: str) -> str:
@@ -668,8 +675,10 @@ def _isolated_main(tmp: Path) -> None:
     WARP_TIMEOUT_MS = spec["warp_timeout_ms"]
     outcome = {"error": None, "message": ""}
     try:
-        with np.load(tmp / "in.npz") as data:
-            inputs = {k: asarray(data[k]) for k in data.files}
+        inputs = {
+            k: asarray(np.frombuffer((tmp / f"{k}.in").read_bytes(), np.dtype(dt)).reshape(shape))
+            for k, (dt, shape) in spec["arrays"].items()
+        }
         args = [inputs[f"a{i}"] if sc is None else np.dtype(sc[0]).type(sc[1])
                 for i, sc in enumerate(spec["scalars"])]  # fmt: skip
         try:
@@ -677,7 +686,8 @@ def _isolated_main(tmp: Path) -> None:
         except RuntimeError as exc:
             raise RuntimeError(f"the code does not compile:\n{_compile_errors(str(exc))}") from None
         module.get_function(spec["kernel"])((spec["grid"],), (spec["block"],), tuple(args))
-        np.savez(tmp / "out.npz", **{k: asnumpy(v) for k, v in inputs.items()})
+        for k, v in inputs.items():
+            (tmp / f"{k}.out").write_bytes(asnumpy(v).tobytes())
     except Exception as exc:  # noqa: BLE001 - reported to the parent
         outcome = {"error": type(exc).__name__, "message": str(exc)}
     (tmp / "result.json").write_text(json.dumps(outcome))

@@ -20,8 +20,8 @@
 //   looked) and how many blocks were resident at once, so tests can check that the waiting and
 //   combining paths ran.
 //
-// * A warp's collectives (__syncwarp, shuffles, ballots) wait at most
-//   `emu_config.warp_timeout_ms` for all 32 lanes: lanes that never arrive (a shuffle inside an
+// * With `emu_config.warp_timeout_ms`, a warp's collectives (__syncwarp, shuffles, ballots)
+//   wait at most that long for all 32 lanes: lanes that never arrive (a shuffle inside an
 //   `if` that some lanes skip) set `emu_diverged` instead of hanging the process, and every
 //   warp collective of the launch then returns at once, so that the launch ends.
 //
@@ -69,7 +69,7 @@ struct EmuConfig {
     unsigned jitter_us = 40;         // the longest random delay
     unsigned hold_us = 0;            // extra delay before publishing flag 2 (0: none)
     unsigned stall_us = 0;           // longest stall of a block that just took a tile (atomicAdd)
-    unsigned warp_timeout_ms = 120000;  // longest wait at a warp collective (divergence)
+    unsigned warp_timeout_ms = 0;  // longest wait at a warp collective (0: no limit)
 };
 inline EmuConfig emu_config;
 
@@ -95,12 +95,17 @@ inline void emu_max(std::atomic<long long>& m, long long v) {
 
 inline std::atomic<int> emu_diverged{0};  // a warp collective that not all lanes reached
 
-struct WarpBarrier {  // std::barrier<>(32), but one that gives up after warp_timeout_ms
+struct WarpBarrier {  // std::barrier<>(32), or, with warp_timeout_ms, one that gives up
+    std::barrier<> fast{32};
     std::mutex m;
     std::condition_variable cv;
     unsigned count = 0;
     unsigned long long generation = 0;
     void arrive_and_wait() {
+        if (emu_config.warp_timeout_ms == 0) {  // no limit: the plain barrier
+            fast.arrive_and_wait();
+            return;
+        }
         std::unique_lock<std::mutex> lock(m);
         if (emu_diverged) return;
         const unsigned long long mine = generation;
