@@ -252,6 +252,18 @@ def _warp_variant(a, b, n_threads, *, direction="down", condition=True, swapped=
     return A[: a.size], B[: b.size]
 
 
+class _NotRun:
+    """What the grader got when the reader's source could not run: its reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"a kernel that did not run: {self.reason}"
+
+    __str__ = __repr__
+
+
 def check_warp_suffix_scan_cuda(
     fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
@@ -291,9 +303,9 @@ def check_warp_suffix_scan_cuda(
     def run(a, b, block):
         code = fn()
         if not isinstance(code, str):
-            raise TypeError(f"return the CUDA C source as a str; got {type(code).__name__}")
+            return code  # reported as what was got, with a hint (diagnose)
         if stages.BLANK in code:
-            raise ValueError(f"the blank {stages.BLANK} is still in the source: replace it")
+            return _NotRun(f"the blank {stages.BLANK} is still in the source: replace it")
         if not emulated.available():
             raise RuntimeError("the emulated GPU needs g++ (apt-get install g++)")
         n = a.size
@@ -308,6 +320,10 @@ def check_warp_suffix_scan_cuda(
                 [a, b, A_out, B_out, np.int64(n)],
                 timeout=15,
             )
+        except RuntimeError as exc:
+            if "does not compile" not in str(exc):
+                raise
+            return _NotRun(str(exc))
         except emulated.OutOfBoundsWrite:
             raise ValueError(
                 f"the kernel wrote past the end of A_out or B_out (n = {n}, {grid * block} "
@@ -317,8 +333,11 @@ def check_warp_suffix_scan_cuda(
 
     def diagnose(case: Case, got) -> str | None:
         a, b, block = case.args
+        if isinstance(got, _NotRun):
+            return str(got)
         if not (isinstance(got, tuple) and len(got) == 2):
-            return None
+            return "return the CUDA C source, the template with its blank filled in, as a str"
+
         n_threads = -(-a.size // block) * block
         variants = (
             (dict(swapped=True), "the maps are combined in the wrong order: the one received "
