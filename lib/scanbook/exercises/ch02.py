@@ -23,6 +23,7 @@ from ._grading import (
     random_values,
     recurrence_cases,
     same,
+    tolerance,
 )
 
 __all__ = [
@@ -50,6 +51,20 @@ def _counting(op: Callable, name: str) -> tuple[Callable, list[int]]:
     return combine, count
 
 
+def _dtype_problem(got, dtype) -> str | None:
+    """A sentence when a float answer does not have the float ``dtype`` of the inputs."""
+    want = np.dtype(dtype)
+    if not is_numeric(got) or not np.asarray(got).size:
+        return None
+    have = np.asarray(got).dtype
+    if want.kind == "f" and have.kind == "f" and have != want:
+        return (
+            f"the values are {have}, but the inputs were {want}: keep the inputs' dtype "
+            f"(allocate with dtype=np.result_type(a, b), not np.empty(n), which is float64)"
+        )
+    return None
+
+
 def check_hillis_steele(
     fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
@@ -59,7 +74,8 @@ def check_hillis_steele(
     earlier operands, ``y`` the later ones, as in :mod:`scanbook.ops`): ``np.add``,
     ``np.maximum``, and "keep the earlier" (``x``), which is associative but not commutative.
     Besides the values, the grader counts the calls of ``combine``: one call per level, so at
-    most ``ceil(log2 n)`` calls; a serial loop (``n - 1`` calls) does not pass.
+    most ``ceil(log2 n)`` calls; a serial loop (``n - 1`` calls) does not pass. A float32
+    input gives a float32 answer.
 
     Chapter 2, exercise 1.
     """
@@ -87,6 +103,18 @@ def check_hillis_steele(
                 show={"xs": xs, "combine": name},
             )
         )
+    xs32 = random_values(rng, 21, dtype=np.float32)
+    rtol32, atol32 = tolerance(np.float32)
+    cases.append(
+        Case(
+            "add, length 21, float32",
+            (xs32, "add"),
+            np.cumsum(xs32.astype(np.float64)),
+            show={"xs": xs32, "combine": "add"},
+            rtol=rtol32,
+            atol=atol32 * 10,
+        )
+    )
 
     counts: list[list[int]] = []  # the counter of each call of the reader's function
 
@@ -96,7 +124,9 @@ def check_hillis_steele(
         return fn(xs, combine)
 
     def check(got, expected, case: Case) -> str | None:
-        why = compare(got, expected)
+        why = compare(got, expected, rtol=case.rtol, atol=case.atol)
+        if why is None:
+            why = _dtype_problem(got, case.args[0].dtype)
         if why is not None:
             return why
         n = len(case.args[0])
@@ -272,7 +302,7 @@ def check_work_depth(fn: Callable, *, raise_on_fail: bool = False, quiet: bool =
     :class:`scanbook.algorithms.Trace` counts them for :func:`scanbook.algorithms.blelloch`
     (``n`` from 1 to 4096).
 
-    Chapter 2, exercise 3.
+    Chapter 2, exercise 4.
     """
     from .. import algorithms, ops
 
@@ -340,9 +370,10 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
     Compared with the float64 loop, for ``p`` = 1, 2, 3, ``sqrt(T)`` and ``T``. A last case
     passes object arrays of floats that count the multiplications made with them: the three
     phases make about ``3 T`` (each chunk reduced, then rescanned), a serial loop or a library
-    call at most ``T``, so only the chunked algorithm passes.
+    call at most ``T``, so only the chunked algorithm passes. The answer has the dtype of ``a``
+    and ``b`` (float32 in, float32 out).
 
-    Chapter 2, exercise 4.
+    Chapter 2, exercise 5.
     """
     base = recurrence_cases(7, (0, 1, 2, 5, 13, 31, 100, 100, 100, 64))
     chunks = (1, 3, 2, 2, 4, 5, 1, 7, 10, 64)
@@ -377,6 +408,8 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
     def check(got, expected, case: Case) -> str | None:
         answer, count = got
         why = compare(answer, expected, rtol=case.rtol, atol=case.atol)
+        if why is None and count is None:
+            why = _dtype_problem(answer, np.result_type(case.args[0], case.args[1]))
         if why is not None or count is None:
             return why
         T, p = len(case.args[0]), case.args[3]
@@ -480,7 +513,7 @@ def check_maxplus(
     run by the serial loop, Hillis-Steele, Blelloch and the chunked algorithm (which regroup,
     and pad with the identity), against the float64 loop.
 
-    Chapter 2, exercise 5.
+    Chapter 2, exercise 3.
     """
     rng = make_rng(9)
     cases = []
