@@ -368,3 +368,22 @@ def test_stage_sources_and_bad_arguments():
         stages.run("scan", np.ones((2, 2)), np.ones((2, 2)), np.ones(3), xp=emulated)
     with pytest.raises(TypeError, match="float32 or float64"):
         stages.reference("scan", np.ones((2, 1), int), np.ones((2, 1), int))
+
+
+def test_excerpts_show_one_function_or_a_piece():
+    from scanbook.kernels import stages
+
+    text = stages.excerpt("three_phase.cu", "divide_work")
+    assert text.startswith("//") and "divide_work(" in text and text.rstrip().endswith("}")
+    assert "reduce_phase" not in text
+    assert stages.excerpt("stages.cu", "warp_scan").count("__device__") == 1
+    load = stages.excerpt("single_pass.cu", "load_vec")
+    assert load.splitlines()[-1] == "}" and "template <" in load
+    piece = stages.lines("single_pass.cu", "// poll a window", "int pstar = LB_WIN;")
+    assert piece.startswith("// poll") and piece.rstrip().endswith("(LB_WIN: none)")
+    with pytest.raises(ValueError, match="no function"):
+        stages.excerpt("serial.cu", "nothing_here")
+    with pytest.raises(ValueError, match="file must be one of"):
+        stages.excerpt("other.cu", "x")
+    with pytest.raises(ValueError, match="no lines"):
+        stages.lines("serial.cu", "no such text", "}")

@@ -279,5 +279,6 @@ def lines(file: str, first: str, last: str) -> str:
         j = next(k for k in range(i, len(text)) if last in text[k])
     except StopIteration:
         raise ValueError(f"no lines from {first!r} to {last!r} in {file}") from None
-    indent = min(len(ln) - len(ln.lstrip()) for ln in text[i : j + 1] if ln.strip())
-    return "\n".join(ln[indent:] for ln in text[i : j + 1]) + "\n"
+    body = text[i : j + 1]  # dedented (a #pragma keeps its column 0)
+    indent = min(len(ln) - len(ln.lstrip()) for ln in body if ln.strip() and ln[0] != "#")
+    return "\n".join(ln if ln.startswith("#") else ln[indent:] for ln in body) + "\n"
