@@ -18,6 +18,7 @@ from ._grading import (
     make_rng,
     random_values,
     same,
+    tolerance,
 )
 
 __all__ = [
@@ -41,7 +42,7 @@ def check_bank_conflict_degree(
     (1: conflict-free). Compared with :func:`scanbook.kernels.numba_cuda.bank_conflicts`'s
     rule.
 
-    Chapter 3, exercise 1.
+    Chapter 3, exercise 2.
     """
 
     def degree(addresses) -> int:
@@ -89,6 +90,27 @@ def check_bank_conflict_degree(
     )
 
 
+def _dtype_problem(got, dtype) -> str | None:
+    """A sentence when a float answer does not have the float ``dtype`` of the input."""
+    want = np.dtype(dtype)
+    if not is_numeric(got) or not np.asarray(got).size:
+        return None
+    have = np.asarray(got).dtype
+    if want.kind == "f" and have.kind == "f" and have != want:
+        return (
+            f"the values are {have}, but the input was {want}: keep the input's dtype "
+            f"(np.asarray(x), not np.asarray(x, dtype=float), which makes float64)"
+        )
+    return None
+
+
+def _block_scan_calls(n: int, block: int) -> int:
+    """The calls of ``block_scan`` that the recursive scan of ``n`` elements makes: one per
+    tile, then (while there is more than one tile) those of the scan of the tile totals."""
+    tiles = -(-n // block)
+    return tiles + _block_scan_calls(tiles, block) if tiles > 1 else tiles
+
+
 def _tile_scanner(block: int) -> tuple[Callable, list[int]]:
     """An inclusive block scan that refuses tiles longer than ``block``, and its call counter.
 
@@ -129,11 +151,13 @@ def check_scan_with_block_sums(
     (and raises for a longer one), as one CUDA block would. Build the scan of any length from
     it as :func:`scanbook.kernels.numba_cuda.scan` does: scan the tiles, scan the tile totals
     (recursively: there may be more than ``block`` of them), add each tile's prefix back.
-    Lengths 0, 1, ``block - 1``, ``block``, ``block + 1``, ``block**2 + 3`` (two levels).
-    ``block_scan`` counts its calls: every tile must go through it (at least one call per
-    tile), so ``np.cumsum`` of the whole array does not pass.
+    Lengths 0, 1, ``block - 1``, ``block``, ``block + 1``, ``block**2 + 3`` (two levels), and
+    a float32 input (the answer stays float32). ``block_scan`` counts its calls: every tile
+    goes through it, and so do the tile totals, recursively (``ceil(tiles / block)`` more
+    calls, and so on while more than one tile remains), so neither ``np.cumsum`` of the whole
+    array nor ``np.cumsum`` of the totals passes.
 
-    Chapter 3, exercise 2.
+    Chapter 3, exercise 3.
     """
     rng = make_rng(32)
     cases = []
@@ -148,6 +172,18 @@ def check_scan_with_block_sums(
                 show={"x": x, "block": block},
             )
         )
+    x32 = random_values(rng, 45, dtype=np.float32)
+    rtol32, atol32 = tolerance(np.float32)
+    cases.append(
+        Case(
+            "length 45, block 4, float32",
+            (x32, 4),
+            np.cumsum(x32.astype(np.float64)),
+            show={"x": x32, "block": 4},
+            rtol=rtol32,
+            atol=atol32 * 10,
+        )
+    )
 
     def check(got, expected, case: Case) -> str | None:
         answer, calls = got
@@ -155,12 +191,24 @@ def check_scan_with_block_sums(
         if why is not None:
             return why
         x, block = case.args
+        why = _dtype_problem(answer, x.dtype)
+        if why is not None:
+            return why
         tiles = -(-len(x) // block)
         if len(x) and calls < tiles:
             return (
                 f"the values are right, but block_scan was called {calls} times for {tiles} "
                 f"tiles: scan every tile with block_scan (one CUDA block each), not with a "
                 f"library call such as np.cumsum over the whole array"
+            )
+        needed = _block_scan_calls(len(x), block)
+        if calls < needed:
+            return (
+                f"the values are right, but block_scan was called {calls} times: the {tiles} "
+                f"tiles take {tiles} calls, and scanning their totals with the same function "
+                f"(recursively, {needed - tiles} calls for {tiles} totals in tiles of {block}) "
+                f"takes the rest; the totals must be scanned by block_scan too, not by a "
+                f"library call"
             )
         return None
 
@@ -189,33 +237,34 @@ def check_scan_with_block_sums(
 
 
 def check_carry_in(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False) -> Feedback:
-    """Grade ``fn(A, B, h0) -> carry``: phase 2 of the chunked recurrence kernel.
+    """Grade ``fn(P, R, h0) -> carry``: phase 2 of the chunked recurrence kernel.
 
-    ``A``, ``B``: shape ``(p, C)``, chunk ``k`` maps the state before it to
-    ``A[k] * h + B[k]``; ``h0``: shape ``(C,)``. Return the state *entering* each chunk,
-    shape ``(p, C)``: ``carry[0] = h0`` and ``carry[k] = A[k-1] * carry[k-1] + B[k-1]``.
+    ``P``, ``R``: shape ``(p, C)``, chunk ``k`` maps the state before it to
+    ``P[k] * h + R[k]`` (the pair ``(P_k, R_k)`` of section 3.6); ``h0``: shape ``(C,)``.
+    Return the state *entering* each chunk, shape ``(p, C)``: ``carry[0] = h0`` and
+    ``carry[k] = P[k-1] * carry[k-1] + R[k-1]``.
 
-    Chapter 3, exercise 3.
+    Chapter 3, exercise 5.
     """
     rng = make_rng(33)
     cases = []
     for p, C in ((1, 1), (2, 1), (5, 3), (13, 2), (100, 4)):
-        A = random_values(rng, (p, C), low=0.5, high=1.0)
-        B = random_values(rng, (p, C))
+        P = random_values(rng, (p, C), low=0.5, high=1.0)
+        R = random_values(rng, (p, C))
         h0 = random_values(rng, C)
         carry = np.empty((p, C))
         state = h0.copy()
         for k in range(p):
             carry[k] = state
-            state = A[k] * state + B[k]
-        shown = {"A": A, "B": B, "h0": h0}
-        cases.append(Case(f"p={p} chunks, C={C}", (A, B, h0), carry, show=shown))
+            state = P[k] * state + R[k]
+        shown = {"P": P, "R": R, "h0": h0}
+        cases.append(Case(f"p={p} chunks, C={C}", (P, R, h0), carry, show=shown))
 
     def diagnose(case: Case, got) -> str | None:
-        A, B, h0 = case.args
+        P, R, h0 = case.args
         from .. import serial
 
-        if is_numeric(got) and same(got, serial.linear_recurrence_numpy(A, B, h0)):
+        if is_numeric(got) and same(got, serial.linear_recurrence_numpy(P, R, h0)):
             return "that is the state leaving each chunk (inclusive): shift it, h0 enters chunk 0"
         return None
 
@@ -265,9 +314,11 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
 
     ``v`` has shape ``(32,)``, one value per lane; ``shfl_up(v, d)`` is ``cuda.shfl_up_sync``
     for the whole warp at once: lane ``i`` receives ``v[i - d]``, and lanes ``i < d`` receive
-    their own value back. A warp scan needs ``log2 32 = 5`` shuffles; more calls fail.
+    their own value back. A warp scan makes exactly ``log2 32 = 5`` shuffles (``d = 1, 2, 4,
+    8, 16``); fewer (a library call makes none) or more fail. A float32 input gives a float32
+    answer.
 
-    Chapter 3, exercise 4.
+    Chapter 3, exercise 6.
     """
     rng = make_rng(34)
     cases = []
@@ -279,6 +330,18 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
         else:
             v = random_values(rng, 32)
         cases.append(Case(label, (v,), np.cumsum(v), show={"v": v}))
+    v32 = random_values(rng, 32, dtype=np.float32)
+    rtol32, atol32 = tolerance(np.float32)
+    cases.append(
+        Case(
+            "random, float32",
+            (v32,),
+            np.cumsum(v32.astype(np.float64)),
+            show={"v": v32},
+            rtol=rtol32,
+            atol=atol32 * 10,
+        )
+    )
     used: list[list[int]] = []
 
     def run(v):
@@ -287,11 +350,19 @@ def check_warp_scan(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = 
         return fn(v, shfl_up)
 
     def check(got, expected, case: Case) -> str | None:
-        why = compare(got, expected)
+        why = compare(got, expected, rtol=case.rtol, atol=case.atol)
+        if why is None:
+            why = _dtype_problem(got, case.args[0].dtype)
         if why is not None:
             return why
-        if used[-1][0] > 5:
-            return f"right values, but {used[-1][0]} shuffles: 5 (d = 1, 2, 4, 8, 16) suffice"
+        k = used[-1][0]
+        if k < 5:
+            return (
+                f"right values, but a 32-lane scan needs log2(32) = 5 shuffle steps; your "
+                f"function made {k}: the lanes must exchange their values with shfl_up"
+            )
+        if k > 5:
+            return f"right values, but {k} shuffles: 5 (d = 1, 2, 4, 8, 16) suffice"
         return None
 
     def diagnose(case: Case, got) -> str | None:
@@ -358,7 +429,7 @@ def check_recurrence_kernel(
     ``h[-1] = h0``. The channel counts are not multiples of ``threads``, so threads past the
     last channel must do nothing; ``T = 0`` must work; float32 and float64.
 
-    Chapter 3, exercise 5.
+    Chapter 3, exercise 1.
     """
     from .. import serial
 
@@ -464,7 +535,7 @@ def check_uniform_add_kernel(
     simulator when there is no GPU) with tiles that are not the size of the launch's blocks
     and lengths that are not multiples of either, and compares ``x``; float32 and float64.
 
-    Chapter 3, exercise 6.
+    Chapter 3, exercise 4.
     """
     rng = make_rng(36)
     cases = []
