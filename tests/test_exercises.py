@@ -88,7 +88,7 @@ def work_depth(n):
 def chunked(a, b, h0, n_chunks):
     T = len(a)
     if T == 0:
-        return np.zeros(0)
+        return np.zeros(0, dtype=np.result_type(a, b))
     p = min(n_chunks, T)
     L = -(-T // p)
     starts = range(0, T, L)
@@ -101,7 +101,7 @@ def chunked(a, b, h0, n_chunks):
     carry = [h0]  # phase 2: carry-in of every chunk
     for A, B in totals[:-1]:
         carry.append(A * carry[-1] + B)
-    h = np.empty(T)  # phase 3: each chunk from its carry-in
+    h = np.empty(T, dtype=np.result_type(a, b))  # phase 3: each chunk from its carry-in
     for s, c in zip(starts, carry, strict=True):
         h[s : min(s + L, T)] = linear_recurrence(a[s : s + L], b[s : s + L], c)
     return h
@@ -474,7 +474,7 @@ def degree_counts_threads(addresses):
 
 
 def scan_blocks(x, block, block_scan):
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x)
     if len(x) <= block:
         return block_scan(x) if len(x) else x.copy()
     tiles = [block_scan(x[i : i + block]) for i in range(0, len(x), block)]
@@ -490,20 +490,20 @@ def scan_blocks_no_prefix(x, block, block_scan):
     return np.concatenate([block_scan(x[i : i + block]) for i in range(0, len(x), block)])
 
 
-def carry_in(A, B, h0):
-    out, state = np.empty_like(A), h0.copy()
-    for k in range(len(A)):
+def carry_in(P, R, h0):
+    out, state = np.empty_like(P), h0.copy()
+    for k in range(len(P)):
         out[k] = state
-        state = A[k] * state + B[k]
+        state = P[k] * state + R[k]
     return out
 
 
-def carry_in_inclusive(A, B, h0):
-    return sb.serial.linear_recurrence_numpy(A, B, h0)
+def carry_in_inclusive(P, R, h0):
+    return sb.serial.linear_recurrence_numpy(P, R, h0)
 
 
 def warp_scan(v, shfl_up):
-    lane, x = np.arange(32), np.asarray(v, dtype=float)
+    lane, x = np.arange(32), np.asarray(v)
     for d in (1, 2, 4, 8, 16):
         x = np.where(lane >= d, shfl_up(x, d) + x, x)
     return x
@@ -549,15 +549,15 @@ def matrix_vjp_no_transpose(A, b, h0, h, g):
     return matrix_vjp(np.swapaxes(A, 1, 2), b, h0, h, g)
 
 
-def shared_decay_grad(lam, b, h0, g):
-    a = np.broadcast_to(lam, b.shape).copy()
+def shared_decay_grad(decay, b, h0, g):
+    a = np.broadcast_to(decay, b.shape).copy()
     h = sb.linear_recurrence(a, b, h0, backend="numpy")
     da, _, _ = sb.linear_recurrence_vjp(a, b, h0, h, g, backend="numpy")
     return da.sum(axis=0)
 
 
-def shared_decay_per_step(lam, b, h0, g):
-    a = np.broadcast_to(lam, b.shape).copy()
+def shared_decay_per_step(decay, b, h0, g):
+    a = np.broadcast_to(decay, b.shape).copy()
     h = sb.linear_recurrence(a, b, h0, backend="numpy")
     return sb.linear_recurrence_vjp(a, b, h0, h, g, backend="numpy")[0]
 
@@ -581,7 +581,7 @@ def test_later_chapters_graders(grader, right, wrong, words):
     assert not fb and words in fb.message, fb.message
 
 
-# -- chapter 3, exercise 5: a Numba CUDA kernel, graded in the simulator ----------------------
+# -- chapter 3, exercise 1: a Numba CUDA kernel, graded in the simulator ----------------------
 
 
 def test_recurrence_kernel_grader_runs_a_kernel_and_names_mistakes():
@@ -652,18 +652,81 @@ def test_scan_with_block_sums_must_use_block_scan():
     assert not fb and "block_scan was called 0 times" in fb.message
 
 
+def test_scan_with_block_sums_must_recurse_and_keep_the_dtype():
+    def totals_by_cumsum(x, block, block_scan):  # every tile scanned, the totals not
+        x = np.asarray(x)
+        if len(x) == 0:
+            return x.copy()
+        tiles = [block_scan(x[i : i + block]) for i in range(0, len(x), block)]
+        totals = np.array([t[-1] for t in tiles])
+        before = np.cumsum(totals) - totals
+        return np.concatenate([t + s for t, s in zip(tiles, before, strict=True)])
+
+    def scan_blocks_float64(x, block, block_scan):
+        return scan_blocks(np.asarray(x, dtype=float), block, block_scan)
+
+    fb = ex.check_scan_with_block_sums(totals_by_cumsum, quiet=True)
+    assert not fb and "recursively" in fb.message, fb.message
+    fb = ex.check_scan_with_block_sums(scan_blocks_float64, quiet=True)
+    assert not fb and "float32" in fb.message and "dtype" in fb.message, fb.message
+
+
+def test_warp_scan_needs_five_shuffles_and_keeps_the_dtype():
+    def by_library(v, shfl_up):
+        return np.add.accumulate(np.asarray(v))
+
+    def warp_scan_float64(v, shfl_up):
+        return warp_scan(np.asarray(v, dtype=float), shfl_up)
+
+    fb = ex.check_warp_scan(by_library, quiet=True)
+    assert not fb and "log2(32) = 5 shuffle steps; your function made 0" in fb.message
+    fb = ex.check_warp_scan(warp_scan_float64, quiet=True)
+    assert not fb and "float32" in fb.message and "dtype" in fb.message, fb.message
+
+
+def test_chapter_2_graders_want_the_inputs_dtype():
+    def hillis_steele_float64(xs, combine):
+        return hillis_steele(np.asarray(xs, dtype=float), combine)
+
+    def chunked_float64(a, b, h0, n_chunks):
+        return np.asarray(chunked(a, b, h0, n_chunks), dtype=np.float64)
+
+    for grader, wrong in (
+        (ex.check_hillis_steele, hillis_steele_float64),
+        (ex.check_chunked, chunked_float64),
+    ):
+        fb = grader(wrong, quiet=True)
+        assert not fb and "float32" in fb.message and "dtype" in fb.message, fb.message
+
+
+def test_matrix_vjp_grader_wants_a_loop_and_the_dtype():
+    def matrix_vjp_float64(A, b, h0, h, g):
+        return tuple(np.asarray(x, np.float64) for x in matrix_vjp(A, b, h0, h, g))
+
+    def matrix_vjp_elsewhere(A, b, h0, h, g):  # right values, computed outside the inputs
+        dtype = np.asarray(A).dtype
+        args = (np.asarray(x, dtype=np.float64) for x in (A, b, h0, h, g))
+        return tuple(np.asarray(x).astype(dtype) for x in matrix_vjp(*args))
+
+    fb = ex.check_matrix_recurrence_vjp(matrix_vjp_float64, quiet=True)
+    assert not fb and "float32" in fb.message and "dtype" in fb.message, fb.message
+    fb = ex.check_matrix_recurrence_vjp(matrix_vjp_elsewhere, quiet=True)
+    assert not fb and "own loop" in fb.message, fb.message
+
+
 def test_chunked_must_run_the_three_phases():
     def chunked_by_loop(a, b, h0, n_chunks):  # one pass: T multiplications
         a, b = np.asarray(a), np.asarray(b)
-        h, carry = np.empty(len(a)), float(h0)
+        h, carry = np.empty(len(a), dtype=np.result_type(a, b)), float(h0)
         for t in range(len(a)):
             carry = a[t] * carry + b[t]
             h[t] = carry
         return h
 
     def chunked_by_library(a, b, h0, n_chunks):
+        dtype = np.result_type(a, b) if np.asarray(a).dtype.kind == "f" else np.float64
         a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        return sb.linear_recurrence(a, b, np.float64(h0))
+        return sb.linear_recurrence(a, b, np.float64(h0)).astype(dtype)
 
     for wrong in (chunked_by_loop, chunked_by_library):
         fb = ex.check_chunked(wrong, quiet=True)

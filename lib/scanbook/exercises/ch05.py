@@ -206,31 +206,65 @@ def check_matrix_recurrence_vjp(
     ``lam[t] = g[t] + A[t+1].T @ lam[t+1]``, ``dA[t] = outer(lam[t], h[t-1])``, ``db = lam``,
     ``dh0 = A[0].T @ lam[0]``.
 
+    The answer keeps the inputs' dtype (one case is float32). A last case passes object arrays
+    of floats that count the multiplications made with them: a loop of your own makes at least
+    one per step, while ``jax.vjp`` or the library refuse such arrays.
+
     Chapter 5, exercise 3.
     """
     rng = make_rng(53)
     cases = []
-    for T, n in ((0, 2), (1, 2), (3, 1), (6, 3), (17, 4)):
-        A = random_values(rng, (T, n, n), low=0.1, high=0.6)
-        b = random_values(rng, (T, n))
-        h0 = random_values(rng, n)
-        h = np.zeros((T, n))
-        carry = h0
+    for T, n in ((0, 2), (1, 2), (3, 1), (6, 3), (11, 2), (17, 4)):
+        dtype = np.float32 if T == 11 else np.float64
+        A = random_values(rng, (T, n, n), low=0.1, high=0.6, dtype=dtype)
+        b = random_values(rng, (T, n), dtype=dtype)
+        h0 = random_values(rng, n, dtype=dtype)
+        h64 = np.zeros((T, n))
+        carry = h0.astype(np.float64)
         for t in range(T):
-            carry = A[t] @ carry + b[t]
-            h[t] = carry
-        g = random_values(rng, (T, n))
+            carry = A[t].astype(np.float64) @ carry + b[t]
+            h64[t] = carry
+        h = h64.astype(dtype)
+        g = random_values(rng, (T, n), dtype=dtype)
+        rtol, atol = tolerance(dtype)
         cases.append(
             Case(
-                f"T={T}, n={n}",
+                f"T={T}, n={n}, {np.dtype(dtype).name}",
                 (A, b, h0, h, g),
-                _matrix_reference_vjp(A, b, h0, h, g),
+                _matrix_reference_vjp(*(np.asarray(x, np.float64) for x in (A, b, h0, h, g))),
                 show={"A": A, "b": b, "h0": h0, "h": h, "g": g},
+                rtol=rtol * 10,
+                atol=atol * 100,
             )
         )
+    base = cases[3]  # T=6, n=3, float64
+    cases.append(
+        Case(
+            "T=6, n=3, floats that count the multiplications made with them",
+            base.args,
+            base.expected,
+            kwargs={"counted": True},
+            show=base.show,
+        )
+    )
+
+    def check(got, expected, case: Case) -> str | None:
+        answer, count = got
+        why = _compare_keeping_dtype(answer, expected, case)
+        if why is not None or count is None:
+            return why
+        T = len(case.args[0])
+        if count < T - 1:
+            return (
+                f"the values are right, but only {count} multiplications were made with the "
+                f"inputs, fewer than one per step: the exercise asks for your own loop over "
+                f"time"
+            )
+        return None
 
     def diagnose(case: Case, got) -> str | None:
-        A, b, h0, h, g = case.args
+        got = got[0] if isinstance(got, tuple) and len(got) == 2 else got
+        A, b, h0, h, g = (np.asarray(x, np.float64) for x in case.args)
         if len(A) < 2 or not isinstance(got, tuple | list) or len(got) != 3:
             return None
         no_t = _matrix_reference_vjp(np.swapaxes(A, 1, 2), b, h0, h, g)
@@ -246,9 +280,11 @@ def check_matrix_recurrence_vjp(
 
     return grade(
         "check_matrix_recurrence_vjp",
-        fn,
+        _vjp_run(fn) if callable(fn) else fn,  # grade explains a non-function
         cases,
-        hint="the scalar rule with matrices: transpose A where the scalar rule multiplies by a",
+        hint="the scalar rule with matrices: transpose A where the scalar rule multiplies by a "
+        "(your own loop: the grader's counting numbers are refused by library calls)",
+        compare=check,
         diagnose=diagnose,
         forbid=("jax.vjp", "jax.grad"),
         raise_on_fail=raise_on_fail,
@@ -259,11 +295,12 @@ def check_matrix_recurrence_vjp(
 def check_shared_decay_grad(
     fn: Callable, *, raise_on_fail: bool = False, quiet: bool = False
 ) -> Feedback:
-    """Grade ``fn(lam, b, h0, g) -> dlam`` for the filter ``h[t] = lam * h[t-1] + b[t]``.
+    """Grade ``fn(decay, b, h0, g) -> ddecay`` for the filter ``h[t] = decay * h[t-1] + b[t]``.
 
-    One decay ``lam`` (shape ``(C,)``) is shared by every step, as in an exponential moving
-    average; ``g = dL/dh`` has the shape ``(T, C)`` of ``b``. Because ``lam`` is used at every
-    step, its gradient is the sum over time of the per-step ``da``.
+    One ``decay`` (shape ``(C,)``) is shared by every step, as in an exponential moving
+    average; ``b`` and ``g = dL/dh`` have shape ``(T, C)``, ``h0`` shape ``(C,)``; the answer
+    has shape ``(C,)``. Because ``decay`` is used at every step, its gradient is the sum over
+    time of the per-step ``da``.
 
     Chapter 5, exercise 4.
     """
@@ -272,32 +309,32 @@ def check_shared_decay_grad(
     rng = make_rng(54)
     cases = []
     for T, C in ((1, 1), (2, 2), (9, 3), (50, 2)):
-        lam = random_values(rng, C, low=0.5, high=0.95, signed=False)
+        decay = random_values(rng, C, low=0.5, high=0.95, signed=False)
         b = random_values(rng, (T, C))
         h0 = random_values(rng, C)
         g = random_values(rng, (T, C))
-        a = np.broadcast_to(lam, (T, C)).copy()
+        a = np.broadcast_to(decay, (T, C)).copy()
         h = recurrence.linear_recurrence(a, b, h0, backend="numpy")
         da, _, _ = recurrence.linear_recurrence_vjp(a, b, h0, h, g, backend="numpy")
         cases.append(
             Case(
                 f"T={T}, C={C}",
-                (lam, b, h0, g),
+                (decay, b, h0, g),
                 da.sum(axis=0),
-                show={"lam": lam, "b": b, "h0": h0, "g": g},
+                show={"decay": decay, "b": b, "h0": h0, "g": g},
             )
         )
 
     def diagnose(case: Case, got) -> str | None:
         if is_numeric(got) and np.ndim(got) == 2:
-            return "that is one gradient per step; lam is shared, so add them up over t"
+            return "that is one gradient per step; decay is shared, so add them up over t"
         return None
 
     return grade(
         "check_shared_decay_grad",
         fn,
         cases,
-        hint="compute da with the chapter's rule for a = lam at every step, then sum over time",
+        hint="compute da with the chapter's rule for a = decay at every step, then sum over time",
         diagnose=diagnose,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
