@@ -220,3 +220,19 @@ def same(got, expected) -> bool:
         return compare(got, expected) is None
     except Exception:  # noqa: BLE001
         return False
+
+
+def dtype_problem(got, dtype, *, advice: str = "") -> str | None:
+    """A sentence when a float answer does not have the float ``dtype`` of the inputs.
+
+    ``advice`` (e.g. ``"allocate with dtype=x.dtype"``) is added in parentheses. ``None`` when
+    the answer is not numeric, is empty, or either dtype is not a float. Defined in chapter 1.
+    """
+    want = np.dtype(dtype)
+    if not is_numeric(got) or not np.asarray(got).size:
+        return None
+    have = np.asarray(got).dtype
+    if want.kind == "f" and have.kind == "f" and have != want:
+        tail = f" ({advice})" if advice else ""
+        return f"the values are {have}, but the inputs were {want}: keep the inputs' dtype{tail}"
+    return None

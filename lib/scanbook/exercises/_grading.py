@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import _sandbox
-from ._compare import _describe, compare, format_value, is_numeric, same, tolerance
+from ._compare import _describe, compare, dtype_problem, format_value, is_numeric, same, tolerance
 
 __all__ = [
     "AWKWARD_LENGTHS",
@@ -45,6 +45,7 @@ __all__ = [
     "compare",
     "course_salt",
     "counting_floats",
+    "dtype_problem",
     "format_value",
     "grade",
     "grading_mode",

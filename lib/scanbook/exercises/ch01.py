@@ -16,6 +16,7 @@ from ._grading import (
     Case,
     Feedback,
     compare,
+    dtype_problem,
     grade,
     is_numeric,
     make_rng,
@@ -34,15 +35,13 @@ __all__ = [
 
 def _float_dtype_problem(got, expected) -> str | None:
     """A sentence when a float answer has another float dtype than the reference."""
-    if not is_numeric(expected) or not is_numeric(got):
+    if not is_numeric(expected) or not np.asarray(expected).size:
         return None
-    want, have = np.asarray(expected).dtype, np.asarray(got).dtype
-    if want.kind == "f" and have.kind == "f" and want != have and np.asarray(expected).size:
-        return (
-            f"the values are {have}, but the inputs were {want}: keep the input's dtype "
-            f"(allocate with dtype=... of the input, not np.empty(n), which is float64)"
-        )
-    return None
+    return dtype_problem(
+        got,
+        np.asarray(expected).dtype,
+        advice="allocate with dtype=... of the input, not np.empty(n), which is float64",
+    )
 
 
 def _compare_with_dtype(got, expected, case: Case) -> str | None:

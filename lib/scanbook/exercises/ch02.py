@@ -16,6 +16,7 @@ from ._grading import (
     Feedback,
     compare,
     counting_floats,
+    dtype_problem,
     format_value,
     grade,
     is_numeric,
@@ -52,17 +53,8 @@ def _counting(op: Callable, name: str) -> tuple[Callable, list[int]]:
 
 
 def _dtype_problem(got, dtype) -> str | None:
-    """A sentence when a float answer does not have the float ``dtype`` of the inputs."""
-    want = np.dtype(dtype)
-    if not is_numeric(got) or not np.asarray(got).size:
-        return None
-    have = np.asarray(got).dtype
-    if want.kind == "f" and have.kind == "f" and have != want:
-        return (
-            f"the values are {have}, but the inputs were {want}: keep the inputs' dtype "
-            f"(allocate with dtype=np.result_type(a, b), not np.empty(n), which is float64)"
-        )
-    return None
+    advice = "allocate with dtype=np.result_type(a, b), not np.empty(n), which is float64"
+    return dtype_problem(got, dtype, advice=advice)
 
 
 def check_hillis_steele(

@@ -13,6 +13,7 @@ from ._grading import (
     Case,
     Feedback,
     compare,
+    dtype_problem,
     grade,
     is_numeric,
     make_rng,
@@ -91,17 +92,8 @@ def check_bank_conflict_degree(
 
 
 def _dtype_problem(got, dtype) -> str | None:
-    """A sentence when a float answer does not have the float ``dtype`` of the input."""
-    want = np.dtype(dtype)
-    if not is_numeric(got) or not np.asarray(got).size:
-        return None
-    have = np.asarray(got).dtype
-    if want.kind == "f" and have.kind == "f" and have != want:
-        return (
-            f"the values are {have}, but the input was {want}: keep the input's dtype "
-            f"(np.asarray(x), not np.asarray(x, dtype=float), which makes float64)"
-        )
-    return None
+    advice = "np.asarray(x), not np.asarray(x, dtype=float), which makes float64"
+    return dtype_problem(got, dtype, advice=advice)
 
 
 def _block_scan_calls(n: int, block: int) -> int:
