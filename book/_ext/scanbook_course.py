@@ -23,7 +23,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from docutils.statemachine import StringList
+from scanbook_status import MarkdownDirective
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -110,15 +110,7 @@ def _escape_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-class _Markdown(SphinxDirective):
-    def parse(self, lines: list[str]) -> list[nodes.Node]:
-        node = nodes.container()
-        node.document = self.state.document
-        self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]), 0, node)
-        return node.children
-
-
-class ExerciseTable(_Markdown):
+class ExerciseTable(MarkdownDirective):
     has_content = False
 
     def run(self):
@@ -159,7 +151,7 @@ class ExerciseTable(_Markdown):
         return self.parse(lines)
 
 
-class LaunchLinks(_Markdown):
+class LaunchLinks(MarkdownDirective):
     has_content = False
 
     def run(self):

@@ -146,7 +146,7 @@ def _table(header: list[str], rows: list[list[str]], widths: str | None = None) 
     return lines
 
 
-class _Markdown(SphinxDirective):
+class MarkdownDirective(SphinxDirective):
     """A directive that writes MyST Markdown and parses it in place."""
 
     def parse(self, lines: list[str]) -> list[nodes.Node]:
@@ -156,7 +156,7 @@ class _Markdown(SphinxDirective):
         return node.children
 
 
-class BuildMachine(_Markdown):
+class BuildMachine(MarkdownDirective):
     has_content = False
 
     def run(self):
@@ -165,7 +165,7 @@ class BuildMachine(_Markdown):
         return self.parse(_table(["", "This build"], [[k, v] for k, v in facts], "30 70"))
 
 
-class GpuResults(_Markdown):
+class GpuResults(MarkdownDirective):
     has_content = False
 
     def run(self):

@@ -38,6 +38,7 @@ from ._compare import _describe, compare, dtype_problem, format_value, is_numeri
 
 __all__ = [
     "AWKWARD_LENGTHS",
+    "LINEAR_RECURRENCE_FUNCTIONS",
     "Case",
     "ExerciseFailed",
     "Feedback",
@@ -61,6 +62,15 @@ __all__ = [
 
 #: Lengths every sequence grader tries: empty, one element, powers of two and awkward sizes.
 AWKWARD_LENGTHS: tuple[int, ...] = (0, 1, 2, 3, 5, 8, 13, 16, 31, 100)
+
+#: The library's serial linear recurrences: ``forbid=`` for an exercise whose answer they are.
+LINEAR_RECURRENCE_FUNCTIONS: tuple[str, ...] = (
+    "scanbook.linear_recurrence",
+    "scanbook.recurrence.linear_recurrence",
+    "scanbook.serial.linear_recurrence_loop",
+    "scanbook.serial.linear_recurrence_numpy",
+    "scanbook.serial.linear_recurrence_numba",
+)
 
 #: Seconds one case may take before it counts as a failure (see :func:`set_time_limit`).
 DEFAULT_TIME_LIMIT: float = 10.0

@@ -13,6 +13,7 @@ import numpy as np
 
 from ._grading import (
     AWKWARD_LENGTHS,
+    LINEAR_RECURRENCE_FUNCTIONS,
     Case,
     Feedback,
     compare,
@@ -373,13 +374,7 @@ def check_linear_recurrence(
         hint="start from carry = h0 and, for each t, set carry = a[t] * carry + b[t], h[t] = carry",
         compare=_compare_input_dtype,
         diagnose=diagnose,
-        forbid=(
-            "scanbook.linear_recurrence",
-            "scanbook.recurrence.linear_recurrence",
-            "scanbook.serial.linear_recurrence_loop",
-            "scanbook.serial.linear_recurrence_numpy",
-            "scanbook.serial.linear_recurrence_numba",
-        ),
+        forbid=LINEAR_RECURRENCE_FUNCTIONS,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

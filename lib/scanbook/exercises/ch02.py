@@ -12,6 +12,7 @@ import numpy as np
 
 from ._grading import (
     AWKWARD_LENGTHS,
+    LINEAR_RECURRENCE_FUNCTIONS,
     Case,
     Feedback,
     compare,
@@ -432,11 +433,7 @@ def check_chunked(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
         "to get each chunk's carry-in; 3) run each chunk's recurrence from its carry-in",
         diagnose=diagnose,
         forbid=(
-            "scanbook.linear_recurrence",
-            "scanbook.recurrence.linear_recurrence",
-            "scanbook.serial.linear_recurrence_loop",
-            "scanbook.serial.linear_recurrence_numpy",
-            "scanbook.serial.linear_recurrence_numba",
+            *LINEAR_RECURRENCE_FUNCTIONS,
             "scanbook.algorithms.chunked",
             "scanbook.scan",
             "scanbook.algorithms.scan",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._grading import (
+    LINEAR_RECURRENCE_FUNCTIONS,
     Case,
     Feedback,
     compare,
@@ -266,13 +267,7 @@ def check_carry_in(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
         cases,
         hint="run the recurrence over the chunk pairs from h0 and keep the state *before* each",
         diagnose=diagnose,
-        forbid=(
-            "scanbook.linear_recurrence",
-            "scanbook.recurrence.linear_recurrence",
-            "scanbook.serial.linear_recurrence_loop",
-            "scanbook.serial.linear_recurrence_numpy",
-            "scanbook.serial.linear_recurrence_numba",
-        ),
+        forbid=LINEAR_RECURRENCE_FUNCTIONS,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )

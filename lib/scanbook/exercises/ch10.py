@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._grading import Case, Feedback, grade, make_rng, random_values, same
+from ._grading import (
+    LINEAR_RECURRENCE_FUNCTIONS,
+    Case,
+    Feedback,
+    grade,
+    make_rng,
+    random_values,
+    same,
+)
 
 __all__ = [
     "check_chunk_summaries",
@@ -157,13 +165,7 @@ def check_carries(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = Fa
         cases,
         hint="h = h0; for each chunk i: C[i] = h, then h = A[i] * h + U[i]",
         diagnose=diagnose,
-        forbid=(
-            "scanbook.linear_recurrence",
-            "scanbook.recurrence.linear_recurrence",
-            "scanbook.serial.linear_recurrence_loop",
-            "scanbook.serial.linear_recurrence_numpy",
-            "scanbook.serial.linear_recurrence_numba",
-        ),
+        forbid=LINEAR_RECURRENCE_FUNCTIONS,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
@@ -214,13 +216,7 @@ def check_sharded_recurrence(
             "h[t] = u[t] + P[t] * carry, with P the running product of the chunk's decays"
         ),
         diagnose=diagnose,
-        forbid=(
-            "scanbook.linear_recurrence",
-            "scanbook.recurrence.linear_recurrence",
-            "scanbook.serial.linear_recurrence_loop",
-            "scanbook.serial.linear_recurrence_numpy",
-            "scanbook.serial.linear_recurrence_numba",
-        ),
+        forbid=LINEAR_RECURRENCE_FUNCTIONS,
         raise_on_fail=raise_on_fail,
         quiet=quiet,
     )
