@@ -610,6 +610,12 @@ def test_cuda_exercise_grader_accepts_the_answer_and_names_each_mistake():
         "identity map": right.replace(load, "A = a[i];\n    B = b[i];"),
         "store only where i < n": right.replace("if (i < n) {\n        A_out", "{\n        A_out"),
         "does not compile": right.replace("B = A * B1 + B;", "B = A * B1 + B"),
+        "no warp shuffle": (
+            "if (i < n) { const long long e = (i / 32 + 1) * 32 < n ? (i / 32 + 1) * 32 : n;\n"
+            "  double A = 1, B = 0;  // __shfl_down_sync in a comment does not count\n"
+            "  for (long long j = e - 1; j >= i; --j) { B = a[j] * B + b[j]; A = a[j] * A; }\n"
+            "  A_out[i] = A; B_out[i] = B; }"
+        ),
         "still in the source": "",
     }
     for expect, body in wrong.items():
@@ -618,6 +624,11 @@ def test_cuda_exercise_grader_accepts_the_answer_and_names_each_mistake():
         assert not fb and expect in fb.message, (expect, fb.message)
     fb = check(lambda: 42, quiet=True)
     assert not fb and "as a str" in fb.message
+    # CUDA's optional width argument of the shuffles is accepted
+    with_width = right.replace(", A, o)", ", A, o, 32)").replace(", B, o)", ", B, o, 32)")
+    assert with_width != right
+    fb = check(_suffix_scan(with_width), quiet=True)
+    assert fb, fb.message
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="the emulated GPU needs g++")
@@ -647,3 +658,26 @@ def test_emulated_gpu_reports_divergence_and_endless_loops():
     want = stages.suffix_scan_reference(args[0], args[1])
     np.testing.assert_allclose(A, want[0])
     np.testing.assert_allclose(B, want[1])
+
+
+def test_bandwidth_model_counts_the_lookback_composition_and_one_three_phase_block():
+    """The single pass's states advance 32 / CG tiles a round trip along a channel group (the
+    aggregates come a chunk of 32 / CG predecessors a load); the three-phase kernel has one
+    resident block of 1024 threads an SM."""
+    n = 1 << 26
+
+    def frac(method, C, **kw):
+        return cr.bandwidth_model(method, n // C, C, **kw)["fraction"]
+
+    assert frac("single_pass", 1) == 1.0
+    # one group of CG channels: twice the channels, half the chunk, half the rate
+    assert frac("single_pass", 2) == pytest.approx(2 * frac("single_pass", 4))
+    assert frac("single_pass", 32) < 0.1
+    # the simpler design spends three round trips (poll, fetch, publish) on every chunk
+    narrow = frac("single_pass", 32, lookback="per_group")
+    assert narrow == pytest.approx(frac("single_pass", 32) / 3)
+    assert frac("single_pass", 1 << 15) == 1.0  # enough groups to fill the copy
+    # one block of 32 warps an SM, one step a DRAM latency: below its 60% ceiling at C = 32
+    expect = 32 * 132 * 32 * 20 / cr.DRAM_LATENCY_S / cr.COPY_BYTES_PER_S * 12 / 20
+    assert frac("three_phase", 32) == pytest.approx(expect)
+    assert frac("three_phase", 32) < 0.6

@@ -6,6 +6,7 @@ Defined in chapter 4 (CUDA C through CuPy RawKernel).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -195,7 +196,8 @@ def check_lookback(fn: Callable, *, raise_on_fail: bool = False, quiet: bool = F
         )
         cases.append(
             Case(
-                f"{n_agg} aggregates, then an inclusive state",
+                f"{n_agg} aggregates, then an inclusive state"
+                + ("" if channels is None else f", {channels} channels"),
                 (preds,),
                 _lookback_reference(preds),
                 show={"preds": preds},
@@ -306,6 +308,11 @@ def check_warp_suffix_scan_cuda(
             return code  # reported as what was got, with a hint (diagnose)
         if stages.BLANK in code:
             return _NotRun(f"the blank {stages.BLANK} is still in the source: replace it")
+        if "__shfl" not in re.sub(r"//[^\n]*|/\*.*?\*/", "", code, flags=re.S):
+            return _NotRun(
+                "the source has no warp shuffle: the exercise asks for a warp scan with "
+                "__shfl_down_sync, not a loop over the lanes' elements"
+            )
         if not emulated.available():
             raise RuntimeError("the emulated GPU needs g++ (apt-get install g++)")
         n = a.size

@@ -20,8 +20,7 @@ SERIAL_BLOCK = 256  # threads a block in serial.cu (SERIAL_BLOCK, its launch bou
 LOOKBACK_WINDOW = 128  # predecessors single_pass.cu's look-back polls at once (32 * SP_POLLS)
 
 # The bandwidth model of chapter 4 (an H200; see :func:`bandwidth_model`)
-# The bandwidth model of chapter 4 (an H200; see :func:`bandwidth_model`)
-COPY_BYTES_PER_S = 4.3e12  # measured device-to-device copy
+COPY_BYTES_PER_S = 4.3e12  # assumed: ~90% of the H200's 4.8 TB/s (the benchmark measures it)
 H200_SMS = 132  # its multiprocessors: 33 GB/s of the copy's bandwidth each
 DRAM_LATENCY_S = 0.7e-6  # a load from memory under load, issue to use
 L2_LATENCY_S = 0.3e-6  # a round trip to L2 under load (the look-back's flags and values)
@@ -109,14 +108,19 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     * ``"single_pass"``: a tile (:data:`SINGLE_PASS_BLOCK` threads, :func:`single_pass_items`
       steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
       and one look-back round (two round trips to L2: poll the flags, fetch the values); and
-      the states entering the tiles of one channel group can advance only by the look-back's
-      window a round: :data:`LOOKBACK_WINDOW` (128) predecessors with ``lookback="wide"``,
-      ``32 / CG`` with ``"per_group"`` (the simpler design, one predecessor a lane group, which
-      also spends a full fence a round). Idle lanes
+      the states entering the tiles of one channel group advance only as fast as a tile
+      composes the aggregates of its unfinished predecessors, ``32 / CG`` of them a round trip
+      to L2. With ``lookback="wide"`` (``single_pass.cu``: the flags of
+      :data:`LOOKBACK_WINDOW` (128) predecessors in one round trip, then their aggregates
+      ``32 / CG`` a round trip, the next chunk loaded while one is composed) that is one round
+      trip a chunk; with ``"per_group"`` (the simpler design, one predecessor a lane group:
+      poll, fetch and publish a round) three. Idle lanes
       (``C`` below the channel group, or a last group only partly filled) carry no data.
     * ``"three_phase"``: 20 bytes an element, one warp a 32-channel slice of time walking
-      step by step: one DRAM latency a step for each of ``THREE_PHASE_WARPS`` warps of two
-      blocks an SM.
+      step by step: one DRAM latency a step for each of the ``THREE_PHASE_WARPS`` warps of one
+      block an SM (the host launches two, but its kernels take about 60 registers a thread in
+      the machine code of chapter 4, over the 32 that two blocks of 1024 threads could have, so
+      the second block of an SM waits for the first).
 
     Returns ``{"bytes_per_element", "round_trips", "resident", "fraction", "bound"}``, the
     fraction of the copy's bandwidth (at most 1, scaled by 12 / bytes). Every constant is an
@@ -142,25 +146,29 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
         resident = min(tiles, resident_blocks * n_sm)
         useful = C / (n_groups * cg)  # lanes that carry a channel
         # a look-back round: poll the window's flags, then fetch values (two round trips to
-        # L2); the simpler design also spends a full fence (about one more) a round
+        # L2); the simpler design polls, fetches and publishes one predecessor a round (three)
         wide = lookback == "wide"
-        window = LOOKBACK_WINDOW if wide else 32 // cg
         round_s = (2 if wide else 3) * L2_LATENCY_S
         trips = 2 if wide else 3
         tau = DRAM_LATENCY_S + TILE_WORK_S + round_s  # a tile that finds its state at once
         rate = resident * L * cg * useful * bpe / tau
-        # the chain: a tile learns the state entering it from the nearest predecessor that has
-        # one, `window` predecessors a round, so along one channel group the states can advance
-        # by at most `window` tiles a round, however many tiles are resident
-        chain = n_groups * window / round_s * L * cg * useful * bpe
+        # the chain: a tile learns the state entering it by composing the aggregates of the
+        # predecessors that have none yet, 32 / CG of them a round trip to L2 (a chunk; the
+        # simpler design spends a whole round on each chunk), so along one channel group the
+        # states advance by at most 32 / CG tiles a round trip, however many tiles are resident
+        # (with d unfinished predecessors, a look-back takes d / (32 / CG) round trips, and d
+        # grows with the tile rate: the look-back keeps up only below that rate)
+        chunk_s = L2_LATENCY_S if wide else round_s
+        chain = n_groups * (32 // cg) / chunk_s * L * cg * useful * bpe
         rate = min(rate, chain)
         trips += 1  # the tile's own loads
     else:
         bpe = 5 * isz
-        warps = min(2 * THREE_PHASE_WARPS, math.ceil(T / 32)) * n_sm
+        # one resident block of 1024 threads an SM: over 32 registers a thread (chapter 4)
+        warps = min(THREE_PHASE_WARPS, math.ceil(T / 32)) * n_sm
         lanes = min(32, C)  # one warp covers 32 channels a step
         rate = warps * lanes * bpe / DRAM_LATENCY_S  # one step a round trip
-        trips, resident = 2 * math.ceil(T / (2 * THREE_PHASE_WARPS * n_sm)), warps
+        trips, resident = 2 * math.ceil(T / (THREE_PHASE_WARPS * n_sm)), warps
     copy = COPY_BYTES_PER_S * n_sm / H200_SMS  # the GPU's copy: each SM's share of an H200's
     fraction = min(rate, copy) / copy * (3 * isz / bpe)  # against the copy of the same elements
     bound = "bandwidth" if rate >= copy else "latency"
@@ -222,7 +230,7 @@ def three_phase_twin(
     reverse: bool = False,
     *,
     n_blocks: int | None = None,
-    warps: int = THREE_PHASE_WARPS,
+    warps: int | None = None,
     n_sm: int = 132,
 ) -> np.ndarray:
     """``three_phase.cu`` carried out in NumPy: the same slices, the same order of combination.
@@ -231,12 +239,15 @@ def three_phase_twin(
     combines its warps; the block maps are scanned from ``h0``; each block hands its carry to
     its warps; each warp rescans its slice. The arithmetic is in the dtype of the inputs, as
     on the GPU (the channels are NumPy's vector lanes). ``n_blocks`` defaults to what the host
-    code would launch on a GPU with ``n_sm`` multiprocessors. Defined in chapter 4.
+    code would launch on a GPU with ``n_sm`` multiprocessors, and ``warps`` to its
+    :func:`three_phase_warps`. Defined in chapter 4.
     """
     a, b, h0 = _host_inputs(a, b, h0)
     T, C = a.shape
     if n_blocks is None:
         n_blocks = three_phase_blocks(T, n_sm)
+    if warps is None:
+        warps = three_phase_warps(T, n_blocks)
     if n_blocks < 1 or warps < 1:
         raise ValueError(f"n_blocks and warps must be >= 1; got {n_blocks} and {warps}")
     if reverse:  # logical time runs backwards through memory; the phases read as forward scans

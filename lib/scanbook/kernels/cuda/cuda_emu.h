@@ -180,15 +180,19 @@ template <class T> T shfl_from(T v, int src_fn_lane) {
     w.bar.arrive_and_wait();
     return (T)r;
 }
-template <class T> T __shfl_up_sync(unsigned, T v, int d) {
+// the optional width (a power of two up to 32) splits the warp into segments of that many lanes
+template <class T> T __shfl_up_sync(unsigned, T v, int d, int width = 32) {
     int lane = threadIdx.x % 32;
-    return shfl_from(v, lane - d >= 0 ? lane - d : lane);
+    return shfl_from(v, lane % width - d >= 0 ? lane - d : lane);
 }
-template <class T> T __shfl_down_sync(unsigned, T v, int d) {
+template <class T> T __shfl_down_sync(unsigned, T v, int d, int width = 32) {
     int lane = threadIdx.x % 32;
-    return shfl_from(v, lane + d < 32 ? lane + d : lane);
+    return shfl_from(v, lane % width + d < width ? lane + d : lane);
 }
-template <class T> T __shfl_sync(unsigned, T v, int src) { return shfl_from(v, src & 31); }
+template <class T> T __shfl_sync(unsigned, T v, int src, int width = 32) {
+    int lane = threadIdx.x % 32;
+    return shfl_from(v, lane - lane % width + (src & (width - 1)));
+}
 inline unsigned __ballot_sync(unsigned, int pred) {
     WarpCtx& w = my_warp();
     int lane = threadIdx.x % 32;

@@ -2,9 +2,10 @@
 //
 // Book: "Parallel Scans for Sequence Models", chapter 4. Each stage is a short __device__
 // function between "// ---- stage: NAME ----" markers (scanbook.kernels.stages.source(NAME)
-// prints one), and each has a test kernel, stage_NAME_<f32|f64>_cg<CG>, that runs the stages up
-// to it on real data and writes what it has, so that the chapter checks every stage against
-// NumPy the moment it is introduced. scan_f32_cg<CG> / scan_f64_cg<CG> put them all together.
+// prints one). Every stage is tested by the kernels scan_<f32|f64>_cg<CG>, which run scan_tile
+// up to the stage given by their `upto` argument on real data and write what they have, so that
+// the chapter checks every stage against NumPy the moment it is introduced; with every stage,
+// they are the whole single-pass scan.
 //
 // A tile is SEGS = ST_BLOCK / CG segments of ITEMS consecutive time steps of CG adjacent
 // channels; thread tid owns channel tid % CG of segment tid / CG (lanes CG apart hold
