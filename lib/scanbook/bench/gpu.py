@@ -82,7 +82,7 @@ def load_results(path=None) -> list[dict]:
     return load_records("gpu", path, keys=("gpu", "date", "multiprocessors"))
 
 
-#: The book's targets for an H200 (issue "GPU kernels"): (kernel, channels, what, at least).
+#: The book's targets for an H200: (kernel, channels, what, at least).
 TARGETS = (
     ("cupy_single_pass", 64, "pct_of_copy", 85.0),
     ("cupy_single_pass", 1, "pct_of_copy", 85.0),
