@@ -244,19 +244,21 @@ def forbidding(names: Sequence[str]) -> Iterator[list[str]]:
             setattr(owner, attr, original)
 
 
-def _where_called() -> str:
+def _readers_line(frames) -> str:
+    """ " in fn, line k (source)" for the last of ``frames`` outside this package, else ""."""
     try:
-        frames = [
-            f
-            for f in traceback.extract_stack()[:-2]
-            if os.path.dirname(os.path.abspath(f.filename)) != _HERE
-        ]
+        outside = [f for f in frames if os.path.dirname(os.path.abspath(f.filename)) != _HERE]
     except Exception:  # noqa: BLE001
         return ""
-    if not frames:
+    if not outside:
         return ""
-    f = frames[-1]
-    return f" in {f.name}, line {f.lineno}" + (f" ({f.line.strip()})" if f.line else "")
+    f = outside[-1]
+    line = f" ({f.line.strip()})" if f.line else ""
+    return f" in {f.name}, line {f.lineno}{line}"
+
+
+def _where_called() -> str:
+    return _readers_line(traceback.extract_stack()[:-2])
 
 
 # -- describing what went wrong --------------------------------------------------------------
@@ -275,19 +277,7 @@ def safe_str(obj) -> str:
 
 def where_raised(exc: BaseException) -> str:
     """The last frame of the traceback outside this package (the reader's line)."""
-    try:
-        frames = [
-            f
-            for f in traceback.extract_tb(exc.__traceback__)
-            if os.path.dirname(os.path.abspath(f.filename)) != _HERE
-        ]
-    except Exception:  # noqa: BLE001
-        return ""
-    if not frames:
-        return ""
-    f = frames[-1]
-    line = f" ({f.line.strip()})" if f.line else ""
-    return f" in {f.name}, line {f.lineno}{line}"
+    return _readers_line(traceback.extract_tb(exc.__traceback__))
 
 
 def _show(x) -> str:
