@@ -91,7 +91,7 @@ def test_lookback_walks_past_a_window(runners):
         T = 60 * tile(C, "float") + 5
         cases += [("single_pass", T, C, k, 1, 7 + k, cr.channel_group(C), 0)]
         cases += [("single_pass_vjp", T, C, 1 - k, 1, 8 + k, cr.channel_group(C), 0)]
-    rows = fake_gpu.run_cases(exe, cases, resident=48, jitter_us=100, hold_us=20000)
+    rows = fake_gpu.run_cases(exe, cases, resident=48, jitter_us=100, hold_us=100_000)
     for c, r in zip(cases, rows, strict=True):
         assert r["error"] <= TOL["float"], (c, r)
         groups = -(-c[2] // cr.channel_group(c[2]))

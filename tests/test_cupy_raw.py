@@ -661,21 +661,35 @@ def test_emulated_gpu_reports_divergence_and_endless_loops():
 
 
 def test_bandwidth_model_counts_the_lookback_composition_and_one_three_phase_block():
-    """The single pass's states advance 32 / CG tiles a round trip along a channel group (the
-    aggregates come a chunk of 32 / CG predecessors a load); the three-phase kernel has one
-    resident block of 1024 threads an SM."""
+    """Along a channel group the single pass's states advance as fast as a look-back composes
+    its predecessors: a whole window in two round trips (the kernel), ``32 / CG`` a round trip
+    (warp 0 fetching chunk by chunk) or every three (the simpler design); the three-phase
+    kernel has one resident block of 1024 threads an SM."""
     n = 1 << 26
 
     def frac(method, C, **kw):
         return cr.bandwidth_model(method, n // C, C, **kw)["fraction"]
 
-    assert frac("single_pass", 1) == 1.0
-    # one group of CG channels: twice the channels, half the chunk, half the rate
-    assert frac("single_pass", 2) == pytest.approx(2 * frac("single_pass", 4))
-    assert frac("single_pass", 32) < 0.1
+    # the block fetches 128 predecessors' values a round trip in float32, 64 in float64
+    for cg in (1, 2, 4, 8, 16, 32):
+        per_pass = cr.lookback_fetch(cg, np.float32) * (32 // cg) * cr.SINGLE_PASS_BLOCK // 32
+        assert per_pass >= cr.LOOKBACK_WINDOW, cg
+        per_pass = cr.lookback_fetch(cg, np.float64) * (32 // cg) * cr.SINGLE_PASS_BLOCK // 32
+        assert per_pass >= cr.LOOKBACK_WINDOW // 2, cg
+    for C in (1, 2, 4, 8, 32, 64, 256, 4096):
+        for dt in (np.float32, np.float64):
+            assert frac("single_pass", C, dtype=dt) == 1.0, (C, dt)
+    # warp 0 alone, one chunk of 32 / CG a round trip: twice the channels, half the rate
+    assert frac("single_pass", 1, lookback="chunked") == 1.0
+    assert frac("single_pass", 2, lookback="chunked") == pytest.approx(
+        2 * frac("single_pass", 4, lookback="chunked")
+    )
+    assert frac("single_pass", 32, lookback="chunked") < 0.1
     # the simpler design spends three round trips (poll, fetch, publish) on every chunk
     narrow = frac("single_pass", 32, lookback="per_group")
-    assert narrow == pytest.approx(frac("single_pass", 32) / 3)
+    assert narrow == pytest.approx(frac("single_pass", 32, lookback="chunked") / 3)
+    with pytest.raises(ValueError, match="lookback"):
+        frac("single_pass", 32, lookback="narrow")
     assert frac("single_pass", 1 << 15) == 1.0  # enough groups to fill the copy
     # one block of 32 warps an SM, one step a DRAM latency: below its 60% ceiling at C = 32
     expect = 32 * 132 * 32 * 20 / cr.DRAM_LATENCY_S / cr.COPY_BYTES_PER_S * 12 / 20

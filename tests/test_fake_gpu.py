@@ -316,6 +316,8 @@ def test_targets_are_judged_from_the_records():
         rec("cupy_three_phase", 64, pct_of_own_floor=61.0),
         rec("numba_cuda", 64, error="no numba"),
         {**rec("cupy_single_pass", 64, pct_of_copy=99.0), "dtype": "float64"},  # not a target
+        rec("crossover_single_pass_vjp", 32, x_of_forward=1.7),  # a ceiling: met
+        rec("crossover_single_pass_vjp", 64, x_of_forward=2.3),  # over it: missed
     ]
     got = {(c["kernel"], c["channels"], c["what"]): c for c in _bench_gpu.check_targets(records)}
     assert got["cupy_single_pass", 64, "pct_of_copy"]["met"] is True
@@ -324,8 +326,12 @@ def test_targets_are_judged_from_the_records():
     assert got["cupy_single_pass", 1, "x_over_jax"]["met"] is False  # 2x, not 5x
     assert got["cupy_three_phase", 64, "pct_of_own_floor"]["met"] is True
     assert got["numba_cuda", 64, "pct_of_copy"]["value"] is None
+    assert got["crossover_single_pass_vjp", 32, "x_of_forward"]["met"] is True
+    assert got["crossover_single_pass_vjp", 64, "x_of_forward"]["met"] is False
+    assert got["crossover_single_pass", 33792, "pct_of_copy"]["met"] is None
     text = _bench_gpu.format_targets(list(got.values()))
-    assert text.count("MISSED") == 2 and text.count(" met") == 3 and "not measured" in text
+    assert text.count("MISSED") == 3 and text.count(" met") == 4 and "not measured" in text
+    assert "<= 2 x the forward" in text
 
 
 # ---------------------------------------------------------------------------------------------

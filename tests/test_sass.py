@@ -6,6 +6,7 @@ full fence (``MEMBAR.SC``) in the look-back, registers that let two blocks share
 
 import re
 
+import numpy as np
 import pytest
 from scanbook.kernels import cupy_raw as cr
 
@@ -60,8 +61,9 @@ def longest_load_run(code, load="LDG", use=("FFMA", "DFMA")):
     """The most global loads issued in a row before the next multiply-add."""
     best = run = 0
     for i in code:
-        op = (i.split()[1] if i.startswith("@") else i.split()[0]).split(".")[0]
-        if op == load:
+        full = i.split()[1] if i.startswith("@") else i.split()[0]
+        op = full.split(".")[0]
+        if load in (op, full):  # "LDG": any global load; "LDG.E.STRONG.GPU": that one
             run += 1
             best = max(best, run)
         elif op in use:
@@ -103,3 +105,18 @@ def test_gradient_loads_h_before_the_lookback(machine_code):
         vector_loads = sum(op.startswith("LDG.E.128") for op in ops[:first_release])
         per_array = items * (4 if "f32" in kernel else 8) // 16
         assert vector_loads >= 3 * per_array, (kernel, vector_loads)
+
+
+def test_lookback_fetches_a_lane_groups_predecessors_before_composing(machine_code):
+    # each lane loads the aggregates (A and B) of its K predecessors, all of them out before the
+    # first multiply that composes them: one round trip to L2 for the pass, not one each
+    strong = {"f32": "LDG.E.STRONG.GPU", "f64": "LDG.E.64.STRONG.GPU"}  # __ldcg
+    for dtype, sfx in ((np.float32, "f32"), (np.float64, "f64")):
+        for cg in (8, 16, 32):
+            k = cr.lookback_fetch(cg, dtype)
+            for kind in ("single_pass", "single_pass_vjp"):
+                kernel = f"{kind}_{sfx}_cg{cg}"
+                code = machine_code["single_pass.cu"][kernel]["sass"]
+                run = longest_load_run(code, load=strong[sfx],
+                                       use=("FFMA", "DFMA", "FMUL", "DMUL", "BAR"))  # fmt: skip
+                assert run >= 2 * k, (kernel, run, k)

@@ -42,6 +42,17 @@ def single_pass_items(dtype) -> int:
     return 16 if np.dtype(dtype) == np.float32 else 8
 
 
+def lookback_fetch(cg: int, dtype) -> int:
+    """Predecessors one lane group of ``single_pass.cu``'s look-back fetches in a pass (``K``).
+
+    A lane group of ``cg`` lanes loads the values of ``K`` adjacent predecessors at once, 64
+    bytes of each array a lane at ``CG = 32`` (16 floats, 8 doubles), at least one: a warp
+    covers ``K x 32 / cg`` predecessors, a block of :data:`SINGLE_PASS_BLOCK` threads 128 in
+    float32 and 64 in float64 a round trip. Defined in chapter 4.
+    """
+    return max(1, (64 // np.dtype(dtype).itemsize) * cg // 32)
+
+
 def three_phase_blocks(n_steps: int, n_sm: int) -> int:
     """Blocks of the three-phase kernel: two an SM, but at least 32 steps a block."""
     return max(1, min(math.ceil(n_steps / 32), THREE_PHASE_BLOCKS_PER_SM * n_sm))
@@ -109,13 +120,16 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
       steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
       and one look-back round (two round trips to L2: poll the flags, fetch the values); and
       the states entering the tiles of one channel group advance only as fast as a tile
-      composes the aggregates of its unfinished predecessors, ``32 / CG`` of them a round trip
-      to L2. With ``lookback="wide"`` (``single_pass.cu``: the flags of
-      :data:`LOOKBACK_WINDOW` (128) predecessors in one round trip, then their aggregates
-      ``32 / CG`` a round trip, the next chunk loaded while one is composed) that is one round
-      trip a chunk; with ``"per_group"`` (the simpler design, one predecessor a lane group:
-      poll, fetch and publish a round) three. Idle lanes
-      (``C`` below the channel group, or a last group only partly filled) carry no data.
+      composes the aggregates of its unfinished predecessors. With ``lookback="wide"``
+      (``single_pass.cu``: the flags of :data:`LOOKBACK_WINDOW` (128) predecessors in one
+      round trip, then their values fetched by the whole block, :func:`lookback_fetch` a lane
+      group, 128 predecessors a round trip in float32 and 64 in float64) the states advance by
+      128 tiles every two (float64: three) round trips; with ``"chunked"`` (the same poll, but
+      only warp 0 fetches, ``32 / CG`` predecessors a round trip, the next chunk loaded while
+      one is composed) by ``32 / CG`` tiles a round trip; with ``"per_group"`` (the simpler
+      design, one predecessor a lane group: poll, fetch and publish a round) by ``32 / CG``
+      tiles every three. Idle lanes (``C`` below the channel group, or a last group only
+      partly filled) carry no data.
     * ``"three_phase"``: 20 bytes an element, one warp a 32-channel slice of time walking
       step by step: one DRAM latency a step for each of the ``THREE_PHASE_WARPS`` warps of one
       block an SM (the host launches two, but its kernels take about 60 registers a thread in
@@ -128,8 +142,10 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     """
     if method not in ("serial", "single_pass", "three_phase"):
         raise ValueError(f"method must be 'serial', 'single_pass' or 'three_phase'; got {method!r}")
-    if lookback not in ("wide", "per_group"):
-        raise ValueError(f"lookback must be 'wide' or 'per_group'; got {lookback!r}")
+    if lookback not in ("wide", "chunked", "per_group"):
+        raise ValueError(
+            f"lookback must be 'wide', 'chunked' or 'per_group'; got {lookback!r}"
+        )
     T, C = int(n_steps), int(n_channels)
     isz = np.dtype(dtype).itemsize
     bpe = 3 * isz  # read a and b, write h
@@ -147,19 +163,24 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
         useful = C / (n_groups * cg)  # lanes that carry a channel
         # a look-back round: poll the window's flags, then fetch values (two round trips to
         # L2); the simpler design polls, fetches and publishes one predecessor a round (three)
-        wide = lookback == "wide"
-        round_s = (2 if wide else 3) * L2_LATENCY_S
-        trips = 2 if wide else 3
+        per_group = lookback == "per_group"
+        round_s = (3 if per_group else 2) * L2_LATENCY_S
+        trips = 3 if per_group else 2
         tau = DRAM_LATENCY_S + TILE_WORK_S + round_s  # a tile that finds its state at once
         rate = resident * L * cg * useful * bpe / tau
         # the chain: a tile learns the state entering it by composing the aggregates of the
-        # predecessors that have none yet, 32 / CG of them a round trip to L2 (a chunk; the
-        # simpler design spends a whole round on each chunk), so along one channel group the
-        # states advance by at most 32 / CG tiles a round trip, however many tiles are resident
-        # (with d unfinished predecessors, a look-back takes d / (32 / CG) round trips, and d
+        # predecessors that have none yet, so along one channel group the states advance by
+        # at most `advance` tiles every `advance_s` seconds, however many tiles are resident
+        # (with d unfinished predecessors a look-back takes about d / advance rounds, and d
         # grows with the tile rate: the look-back keeps up only below that rate)
-        chunk_s = L2_LATENCY_S if wide else round_s
-        chain = n_groups * (32 // cg) / chunk_s * L * cg * useful * bpe
+        if lookback == "wide":  # the window polled, then fetched FETCH a round trip
+            fetch = lookback_fetch(cg, dtype) * (32 // cg) * (SINGLE_PASS_BLOCK // 32)
+            advance = LOOKBACK_WINDOW
+            advance_s = (1 + math.ceil(LOOKBACK_WINDOW / fetch)) * L2_LATENCY_S
+        else:  # chunks of 32 / CG: a round trip each, or a whole round each
+            advance = 32 // cg
+            advance_s = L2_LATENCY_S if lookback == "chunked" else round_s
+        chain = n_groups * advance / advance_s * L * cg * useful * bpe
         rate = min(rate, chain)
         trips += 1  # the tile's own loads
     else:
@@ -328,17 +349,17 @@ def single_pass_twin(
     if block % 32 or block < 32:
         raise ValueError(f"block must be a positive multiple of 32; got {block}")
     T, C = a.shape
-    per_chunk = 32 // channel_group(C)
-    if window < 1 or window % per_chunk:
-        raise ValueError(
-            f"window must be a positive multiple of 32 / CG = {per_chunk}; got {window}"
-        )
+    if window < 1:
+        raise ValueError(f"window must be >= 1; got {window}")
     items = single_pass_items(a.dtype) if items is None else int(items)
     if items < 1:
         raise ValueError(f"items must be >= 1; got {items}")
     dt = a.dtype
     CG = channel_group(C)
     WIN, SEGS, NW = 32 // CG, block // CG, block // 32
+    K = lookback_fetch(CG, dt)  # the look-back's fetch: K a lane group, PW a warp, FETCH a pass
+    PW = K * WIN
+    FETCH = PW * NW
     L = SEGS * items
     n_groups, n_t = -(-C // CG), -(-T // L)
     n_tiles = n_groups * n_t
@@ -389,7 +410,7 @@ def single_pass_twin(
             agg_a[tile], agg_b[tile], flags[tile] = sa, sb, 1
             acc_a, acc_b = one.copy(), zero.copy()
             first = tile - n_groups
-            while True:  # one round: poll `window` flags, then compose chunk by chunk
+            while True:  # one round: poll `window` flags, then fetch and compose pass by pass
                 preds = [first - q * n_groups for q in range(window)]
                 seen = []
                 for p in preds:
@@ -400,21 +421,28 @@ def single_pass_twin(
                     else:
                         seen.append(int(flags[p]))
                 pstar = seen.index(2) if 2 in seen else window
-                n_chunks = pstar // WIN + 1 if pstar < window else window // WIN
-                for k in range(n_chunks):  # lane group lp holds predecessor k * WIN + lp
-                    ea, eb = np.ones((WIN, CG), dt), np.zeros((WIN, CG), dt)
-                    for lp in range(WIN):
-                        q = k * WIN + lp
-                        if q < pstar:
-                            ea[lp], eb[lp] = agg_a[preds[q]], agg_b[preds[q]]
-                    o = 1
-                    while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
-                        oa, ob = ea[o:].copy(), eb[o:].copy()
-                        ea[:-o], eb[:-o] = _after(ea[:-o], eb[:-o], oa, ob)
-                        o *= 2
-                    acc_a, acc_b = _after(acc_a, acc_b, ea[0], eb[0])
+                upto = pstar + 1 if pstar < window else window
+                for pass_ in range(0, upto, FETCH):
+                    for w in range(NW):  # warp w: positions pass_ + w * PW + lp * K + k
+                        ea, eb = np.ones((WIN, K, CG), dt), np.zeros((WIN, K, CG), dt)
+                        for lp in range(WIN):
+                            for k in range(K):
+                                q = pass_ + w * PW + lp * K + k
+                                if q < pstar:
+                                    ea[lp, k], eb[lp, k] = agg_a[preds[q]], agg_b[preds[q]]
+                                elif q == pstar < window:  # the state s: the map (0, s)
+                                    ea[lp, k], eb[lp, k] = 0, inc_h[preds[q]]
+                        ma, mb = ea[:, K - 1].copy(), eb[:, K - 1].copy()
+                        for k in range(K - 2, -1, -1):  # a lane group's K, furthest back first
+                            ma, mb = _after(ea[:, k], eb[:, k], ma, mb)
+                        o = 1
+                        while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
+                            oa, ob = ma[o:].copy(), mb[o:].copy()
+                            ma[:-o], mb[:-o] = _after(ma[:-o], mb[:-o], oa, ob)
+                            o *= 2
+                        acc_a, acc_b = _after(acc_a, acc_b, ma[0], mb[0])
                 if pstar < window:
-                    carry = acc_a * inc_h[preds[pstar]] + acc_b
+                    carry = acc_b
                     break
                 first -= window * n_groups
         inc_h[tile], flags[tile] = sa * carry + sb, 2

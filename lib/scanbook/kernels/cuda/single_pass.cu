@@ -22,7 +22,8 @@
 //   2. a warp scans the maps of its 32 / CG segments with __shfl_up_sync (Hillis-Steele,
 //      log2(32 / CG) steps), lanes CG apart holding the same channel;
 //   3. the warp totals go through shared memory and warp 0 scans them serially (8 warps);
-//   4. warp 0 finds the state entering the tile by the decoupled look-back below;
+//   4. the block finds the state entering the tile by the decoupled look-back below (warp 0
+//      polls, every warp fetches);
 //   5. every thread rescans its registers from its own carry and writes h.
 //
 // Look-back across tiles. Tiles are numbered in the order blocks *start* (an atomic counter,
@@ -33,10 +34,13 @@
 // the state entering it, its inclusive state (the h after its last step) with flag 2. A tile
 // looks back over a window of LB_WIN = 32 * SP_POLLS = 128 predecessors at a time, each lane
 // polling SP_POLLS flags: one round trip to L2 sees all of them. It waits until each has
-// published something, takes the nearest with flag 2, composes the aggregates of those in
-// between (fetched by the whole warp, CG channels x 32 / CG predecessors a load) and applies
-// them to that state. Along one channel group the states can thus advance by up to 128 tiles
-// a round of the look-back, whatever the number of channels.
+// published something and takes the nearest with flag 2. Then every warp fetches a share of
+// the values of the window up to it (K adjacent predecessors a lane group, all loads issued
+// before any is used: one round trip for 128 predecessors in float32, 64 in float64), and
+// composes its share; warp 0 composes the warps' parts. The state s found enters as the
+// constant map (0, s), so the whole composition's B is the state entering the tile. Along one
+// channel group the states can thus advance by 128 tiles every two or three round trips to
+// L2, whatever the number of channels.
 // Values are written, then the flag is set with a release store; readers poll the flag with
 // acquire loads and then read the values through L2 (__ldcg), so a flag is never seen before
 // its values, and no full fence (__threadfence) is needed anywhere.
@@ -209,11 +213,19 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     constexpr int VN = Vec16<T>::n;
     typedef typename Vec16<T>::type V;
     static_assert(ITEMS % VN == 0, "ITEMS must be a multiple of the vector width");
+    // the look-back's fetch: K adjacent predecessors a lane group (the values of 16 floats or
+    // 8 doubles at CG = 32, one at small CG), PW a warp, FETCH the whole block in one pass
+    constexpr int K = (64 / (int)sizeof(T)) * CG / 32 > 1 ? (64 / (int)sizeof(T)) * CG / 32 : 1;
+    constexpr int PW = K * WIN;
+    constexpr int FETCH = PW * SP_WARPS;
 
     __shared__ unsigned int s_tile;
     __shared__ T s_wa[SP_WARPS][CG];
     __shared__ T s_wb[SP_WARPS][CG];
     __shared__ T s_carry[CG];
+    __shared__ T s_pa[SP_WARPS][CG];  // the look-back: each warp's part of a pass
+    __shared__ T s_pb[SP_WARPS][CG];
+    __shared__ int s_pstar;
     // the staged tile (up to 16 channels; a single element otherwise)
     constexpr bool STAGED = CG <= 16;
     constexpr int STAGE = STAGED ? SP_BLOCK * ITEMS + SP_BLOCK * ITEMS / 32 : 1;
@@ -355,9 +367,10 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     }
     __syncthreads();
 
-    // ---- 3 and 4: warp 0 scans the warp totals, then looks back ----
+    // ---- 3. warp 0 scans the warp totals and publishes the tile's aggregate ----
+    T ta = T(1), tb = T(0);  // warp 0: the tile's aggregate for channel ch
+    T carry = T(0);          // warp 0: the state entering this tile, channel ch
     if (warp == 0) {
-        T ta = T(1), tb = T(0);  // the tile's aggregate for channel ch (lanes < CG)
         if (lane < CG) {
             for (int w = 0; w < SP_WARPS; ++w) {
                 const T wa = s_wa[w][lane];
@@ -369,7 +382,6 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         }
         ta = __shfl_sync(FULL_MASK, ta, ch);
         tb = __shfl_sync(FULL_MASK, tb, ch);
-        T carry = T(0);  // the state entering this tile, channel ch
         if (j == 0) {
             carry = (live && !GRAD) ? h0[c] : T(0);  // the gradient starts from zero
         } else {
@@ -379,10 +391,15 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
             }
             __syncwarp();  // the lanes' values before lane 0's release of the flag
             if (lane == 0) store_release(flags + tile, 1);
+        }
+    }
 
-            T acc_a = T(1), acc_b = T(0);  // maps between the found state and this tile
-            long long first = tile - n_groups;  // the nearest predecessor of this window
-            while (true) {
+    // ---- 4. the decoupled look-back: warp 0 polls, every warp fetches ----
+    if (j != 0) {  // the same for the whole block: it has __syncthreads
+        T acc_a = T(1), acc_b = T(0);  // warp 0: the maps between the found state and this tile
+        long long first = tile - n_groups;  // the nearest predecessor of this window
+        while (true) {
+            if (warp == 0) {
                 // poll a window of LB_WIN predecessors at once, lane l the (l + 32 i)-th nearest
                 // for i < SP_POLLS: the loads go out together, one round trip for all of them;
                 // then wait until each has published something (before tile 0 of the group
@@ -401,56 +418,66 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                         f[i] = load_acquire(flags + mine);
                     }
                 }
-                __syncwarp();  // one lane's acquire before its siblings' reads of the values
                 int pstar = LB_WIN;  // the nearest predecessor with its state (LB_WIN: none)
 #pragma unroll
                 for (int i = SP_POLLS - 1; i >= 0; --i) {
                     const unsigned incl = __ballot_sync(FULL_MASK, f[i] == 2);
                     if (incl) pstar = 32 * i + __ffs(incl) - 1;
                 }
-                // the values, coalesced: lane group lp reads predecessor k * WIN + lp, channel
-                // ch, in chunks of WIN predecessors; the aggregates of those nearer than pstar,
-                // the inclusive state of pstar. The next chunk's loads go out before the current
-                // chunk is combined.
-                auto fetch = [&](int q, T& ea, T& eb, T& s) {
-                    const long long p = first - (long long)q * n_groups;
-                    ea = T(1);
-                    eb = T(0);
-                    if (q < pstar) {
-                        ea = __ldcg(agg_a + p * CG + ch);
-                        eb = __ldcg(agg_b + p * CG + ch);
-                    } else if (q == pstar) {
-                        s = __ldcg(inc_h + p * CG + ch);
-                    }
-                };
-                const int n_chunks = pstar < LB_WIN ? pstar / WIN + 1 : LB_WIN / WIN;
-                T ea, eb, s = T(0);
-                fetch(lp, ea, eb, s);
-                for (int k = 0; k < n_chunks; ++k) {
-                    T na = T(1), nb = T(0), ns = T(0);
-                    if (k + 1 < n_chunks) fetch((k + 1) * WIN + lp, na, nb, ns);
-                    // compose the chunk: lane group lp (nearer) after lp + o (further back)
-#pragma unroll
-                    for (int o = 1; o < WIN; o <<= 1) {
-                        const T oa = __shfl_down_sync(FULL_MASK, ea, o * CG);
-                        const T ob = __shfl_down_sync(FULL_MASK, eb, o * CG);
-                        if (lp + o < WIN) after(ea, eb, oa, ob);
-                    }
-                    ea = __shfl_sync(FULL_MASK, ea, ch);
-                    eb = __shfl_sync(FULL_MASK, eb, ch);
-                    after(acc_a, acc_b, ea, eb);
-                    if (pstar < LB_WIN && k == n_chunks - 1) {
-                        const T sv = __shfl_sync(FULL_MASK, s, (pstar % WIN) * CG + ch);
-                        carry = acc_a * sv + acc_b;
-                    }
-                    ea = na;
-                    eb = nb;
-                    s = ns;
-                }
-                if (pstar < LB_WIN) break;
-                first -= (long long)LB_WIN * n_groups;
+                if (lane == 0) s_pstar = pstar;
             }
+            __syncthreads();  // pstar, and warp 0's acquires before every warp's reads
+            const int pstar = s_pstar;
+            // the values, FETCH predecessors a pass (one pass holds the whole window in
+            // float32): warp w takes window positions w * PW ... w * PW + PW - 1 of the pass,
+            // lane group lp the K adjacent ones from lp * K, all loads issued before any is
+            // used, one round trip. Nearer than pstar: its aggregate; pstar itself: its state s
+            // as the constant map (0, s), so that the composition's B is the carry.
+            const int upto = pstar < LB_WIN ? pstar + 1 : LB_WIN;
+            for (int pass = 0; pass < upto; pass += FETCH) {
+                T ea[K], eb[K];
+#pragma unroll
+                for (int k = 0; k < K; ++k) {
+                    const int q = pass + warp * PW + lp * K + k;
+                    const long long p = first - (long long)q * n_groups;
+                    ea[k] = T(1);
+                    eb[k] = T(0);
+                    if (q < pstar) {
+                        ea[k] = __ldcg(agg_a + p * CG + ch);
+                        eb[k] = __ldcg(agg_b + p * CG + ch);
+                    } else if (q == pstar && pstar < LB_WIN) {
+                        ea[k] = T(0);
+                        eb[k] = __ldcg(inc_h + p * CG + ch);
+                    }
+                }
+                // compose: the lane group's K in time order (the furthest back first), then
+                // the lane groups, lp (nearer) after lp + o (further back)
+                T ma = ea[K - 1], mb = eb[K - 1];
+#pragma unroll
+                for (int k = K - 2; k >= 0; --k) then(ma, mb, ea[k], eb[k]);
+#pragma unroll
+                for (int o = 1; o < WIN; o <<= 1) {
+                    const T oa = __shfl_down_sync(FULL_MASK, ma, o * CG);
+                    const T ob = __shfl_down_sync(FULL_MASK, mb, o * CG);
+                    if (lp + o < WIN) after(ma, mb, oa, ob);
+                }
+                if (lane < CG) {
+                    s_pa[warp][lane] = ma;
+                    s_pb[warp][lane] = mb;
+                }
+                __syncthreads();
+                if (warp == 0 && lane < CG) {  // the warps' parts, the nearest (warp 0) first
+                    for (int w = 0; w < SP_WARPS; ++w)
+                        after(acc_a, acc_b, s_pa[w][lane], s_pb[w][lane]);
+                }
+                __syncthreads();  // s_pa, s_pb and s_pstar free for the next pass or round
+            }
+            if (pstar < LB_WIN) break;
+            first -= (long long)LB_WIN * n_groups;
         }
+        carry = acc_b;  // (0, s) composed with the maps after it: the state entering the tile
+    }
+    if (warp == 0) {
         if (lane < CG) {
             __stcg(inc_h + tile * CG + lane, ta * carry + tb);
             s_carry[lane] = carry;

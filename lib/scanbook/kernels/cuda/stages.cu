@@ -13,8 +13,9 @@
 //
 // The library's kernel, single_pass.cu, is these stages plus what makes them fast: 16-byte
 // vector loads for one channel, a tile staged through shared memory for up to 16 channels,
-// warp 0 scanning the warp totals once for the block, and a look-back that sees 128
-// predecessors a round trip instead of one; and the fused gradient of chapter 5.
+// warp 0 scanning the warp totals once for the block, and a look-back that polls 128
+// predecessors a round trip instead of one and fetches their values with every warp of the
+// block; and the fused gradient of chapter 5.
 
 #ifndef ST_BLOCK
 #define ST_BLOCK 256  // threads a tile
