@@ -43,7 +43,9 @@
 // L2, whatever the number of channels.
 // Values are written, then the flag is set with a release store; readers poll the flag with
 // acquire loads and then read the values through L2 (__ldcg), so a flag is never seen before
-// its values, and no full fence (__threadfence) is needed anywhere.
+// its values, and no full fence (__threadfence) is needed anywhere. The flag is a word of its
+// own, not packed with its values into one 16-byte store: PTX's memory model treats a vector
+// access as separate accesses to its elements, so a reader could see the flag before a value.
 //
 // The host zeroes the flags and the tile counter before each launch (they live in a scratch
 // buffer from CuPy's memory pool) and launches exactly n_tiles blocks.
