@@ -143,9 +143,7 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     if method not in ("serial", "single_pass", "three_phase"):
         raise ValueError(f"method must be 'serial', 'single_pass' or 'three_phase'; got {method!r}")
     if lookback not in ("wide", "chunked", "per_group"):
-        raise ValueError(
-            f"lookback must be 'wide', 'chunked' or 'per_group'; got {lookback!r}"
-        )
+        raise ValueError(f"lookback must be 'wide', 'chunked' or 'per_group'; got {lookback!r}")
     T, C = int(n_steps), int(n_channels)
     isz = np.dtype(dtype).itemsize
     bpe = 3 * isz  # read a and b, write h
