@@ -22,6 +22,7 @@ import os
 import shutil
 
 import fake_gpu
+import numpy as np
 import pytest
 from scanbook.kernels import cupy_raw as cr
 
@@ -79,6 +80,27 @@ def test_every_kernel_matches_the_loop_under_concurrency(runners, dtype):
     assert total["waits"] > 0 and total["flag0"] == total["waits"], total
     assert total["flag1"] > 0 and total["flag2"] > 0, total
     assert max(r["max_resident"] for r in rows) >= 4
+
+
+@pytest.mark.parametrize("dtype", ["float", "double"])
+def test_three_phase_lane_groups_under_concurrency(runners, dtype):
+    # below 32 channels the lanes of a warp split its slice into 32 / CG sub-slices: several
+    # warps a block, sub-slices of two batches and a few steps (both loops of the batching), or
+    # of a step or none (more lane groups than steps), against the float64 loop
+    steps = cr.three_phase_steps(np.float32 if dtype == "float" else np.float64)
+    cases = []
+    for i, C in enumerate((1, 2, 3, 6)):
+        groups = 32 // cr.channel_group(C)
+        for reverse in (0, 1):
+            for n_blocks, warps, sub in ((3, 4, 2 * steps + 3), (2, 32, 1), (4, 2, 0.5)):
+                T = int(n_blocks * warps * groups * sub) + 1 + i
+                cases.append(("three_phase", T, C, reverse, 1 - reverse, 20 * i + reverse,
+                              n_blocks, warps))  # fmt: skip
+    rows = fake_gpu.run_cases(runners[dtype], cases, resident=4, jitter_us=300)
+    bad = [
+        (c, r["error"]) for c, r in zip(cases, rows, strict=True) if not r["error"] <= TOL[dtype]
+    ]
+    assert not bad, bad
 
 
 def test_lookback_walks_past_a_window(runners):

@@ -78,6 +78,18 @@ def test_serial_loads_a_batch_before_computing(machine_code):
         assert longest_load_run(code) >= 2 * cr.serial_steps(dtype), kernel
 
 
+def test_three_phase_loads_a_batch_before_composing(machine_code):
+    # each lane's batch of a and b (three_phase_steps each) goes out before the multiply-adds
+    # that compose it, in both passes over the input; below 32 channels the lane groups of a
+    # warp combine their maps with shuffles
+    code = machine_code["three_phase.cu"]
+    for dtype, sfx in (("float32", "f32"), ("float64", "f64")):
+        for phase in ("reduce", "downsweep"):
+            sass = code[f"three_phase_{phase}_{sfx}"]["sass"]
+            assert longest_load_run(sass) >= 2 * cr.three_phase_steps(dtype), (phase, sfx)
+        assert any("SHFL.UP" in i for i in code[f"three_phase_reduce_{sfx}"]["sass"]), sfx
+
+
 def test_lookback_publishes_with_release_and_polls_with_acquire(machine_code):
     for kernel, k in machine_code["single_pass.cu"].items():
         code = k["sass"]

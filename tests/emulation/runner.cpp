@@ -98,7 +98,9 @@ int main(int argc, char** argv) {
                                                        C, reverse);
             });
         } else if (kernel == "three_phase") {
-            std::vector<DTYPE> P(p1 * (p2 + 1) * C, NAN), R(p1 * (p2 + 1) * C, NAN);
+            // the warps' and blocks' maps, then (below 32 channels) one map a thread
+            const long long n_scratch = p1 * (p2 + 1) * C + (C < 32 ? p1 * 32 * p2 : 0);
+            std::vector<DTYPE> P(n_scratch, NAN), R(n_scratch, NAN);
             DTYPE *pa = a.data(), *pb = b.data(), *pP = P.data(), *pR = R.data();
             launch(p1, 32 * p2, [&] { reduce_phase<DTYPE>(pa, pb, pP, pR, n, C, reverse); });
             launch(3, 64, [&] { block_scan_phase<DTYPE>(h0.data(), pP, pR, C, p1, (int)p2); });

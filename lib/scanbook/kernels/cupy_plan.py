@@ -33,7 +33,8 @@ TILE_WORK_S = 0.5e-6  # a tile's own scan: shuffles, two barriers, the rescan
 
 
 def channel_group(n_channels: int) -> int:
-    """CG, the channels one single-pass tile holds: the smallest power of two >= min(C, 32)."""
+    """CG, the channels one single-pass tile holds (and one lane group of the three-phase
+    kernel): the smallest power of two >= min(C, 32)."""
     return min(32, 1 << max(0, math.ceil(math.log2(max(1, n_channels)))))
 
 
@@ -66,6 +67,25 @@ def three_phase_warps(n_steps: int, n_blocks: int) -> int:
     32 warps of one step each. Defined in chapter 4.
     """
     return max(1, min(THREE_PHASE_WARPS, n_steps // (32 * n_blocks)))
+
+
+def three_phase_steps(dtype) -> int:
+    """Time steps a lane of the three-phase kernel loads before it composes them, the ``STEPS``
+    of ``three_phase.cu``: 8 floats (32 bytes of ``a``, 32 of ``b``) or 2 doubles (16 of each;
+    4 would not fit the 64 registers a thread of a 1024-thread block may have). Defined in
+    chapter 4."""
+    return 8 if np.dtype(dtype) == np.float32 else 2
+
+
+def three_phase_scratch(n_channels: int, n_blocks: int, warps: int) -> int:
+    """Elements of each of the three-phase kernel's scratch arrays ``P`` and ``R``.
+
+    One map a block, warp and channel (slot ``warps``: the whole block), and below 32 channels
+    one more a thread: the map of the lane groups before its own, which phase 1 leaves for
+    phase 3. Defined in chapter 4.
+    """
+    C = int(n_channels)
+    return n_blocks * (warps + 1) * C + (n_blocks * 32 * warps if C < 32 else 0)
 
 
 def serial_steps(dtype) -> int:
@@ -130,11 +150,14 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
       design, one predecessor a lane group: poll, fetch and publish a round) by ``32 / CG``
       tiles every three. Idle lanes (``C`` below the channel group, or a last group only
       partly filled) carry no data.
-    * ``"three_phase"``: 20 bytes an element, one warp a 32-channel slice of time walking
-      step by step: one DRAM latency a step for each of the ``THREE_PHASE_WARPS`` warps of one
-      block an SM (the host launches two, but its kernels take about 60 registers a thread in
-      the machine code of chapter 4, over the 32 that two blocks of 1024 threads could have, so
-      the second block of an SM waits for the first).
+    * ``"three_phase"``: 20 bytes an element (16 of them loads), the ``THREE_PHASE_WARPS``
+      warps of one block an SM resident (the host launches two, but its kernels take about 60
+      registers a thread in the machine code of chapter 4, over the 32 that two blocks of 1024
+      threads could have, so the second block of an SM waits for the first). All 32 lanes of a
+      warp work at any ``C`` (below 32 channels, ``32 / CG`` lane groups split the warp's slice
+      of time), less the lanes of a channel group that have no channel, and each keeps a batch
+      of :func:`three_phase_steps` steps of ``a`` and ``b`` in flight (64 bytes in float32, 32
+      in float64): one DRAM latency a batch.
 
     Returns ``{"bytes_per_element", "round_trips", "resident", "fraction", "bound"}``, the
     fraction of the copy's bandwidth (at most 1, scaled by 12 / bytes). Every constant is an
@@ -185,9 +208,13 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
         bpe = 5 * isz
         # one resident block of 1024 threads an SM: over 32 registers a thread (chapter 4)
         warps = min(THREE_PHASE_WARPS, math.ceil(T / 32)) * n_sm
-        lanes = min(32, C)  # one warp covers 32 channels a step
-        rate = warps * lanes * bpe / DRAM_LATENCY_S  # one step a round trip
-        trips, resident = 2 * math.ceil(T / (THREE_PHASE_WARPS * n_sm)), warps
+        cg = channel_group(C)  # lanes a lane group: 32 / CG groups split a warp's slice
+        useful = C / (-(-C // cg) * cg)  # lanes that carry a channel
+        steps = three_phase_steps(dtype)
+        in_flight = warps * 32 * useful * steps * 2 * isz  # bytes of loads, all SMs
+        rate = in_flight / DRAM_LATENCY_S * (bpe / (4 * isz))  # all bytes, per second
+        resident = warps * (32 // cg)  # lane groups, each a sub-slice of time
+        trips = 2 * math.ceil(T / (resident * steps))  # a batch a round trip, in both passes
     copy = COPY_BYTES_PER_S * n_sm / H200_SMS  # the GPU's copy: each SM's share of an H200's
     fraction = min(rate, copy) / copy * (3 * isz / bpe)  # against the copy of the same elements
     bound = "bandwidth" if rate >= copy else "latency"
@@ -202,18 +229,20 @@ def three_phase_slices(n_steps: int, n_blocks: int, warps: int) -> list[list[tup
     differ by at most one, the first ``n % workers`` one longer.
     """
 
-    def divide(n, workers, w):
-        small, extra = divmod(n, workers)
-        begin = w * small + min(w, extra)
-        return begin, begin + small + (1 if w < extra else 0)
-
     out = []
     for k in range(n_blocks):
-        b0, b1 = divide(n_steps, n_blocks, k)
+        b0, b1 = _divide(n_steps, n_blocks, k)
         out.append(
-            [(b0 + w0, b0 + w1) for w0, w1 in (divide(b1 - b0, warps, w) for w in range(warps))]
+            [(b0 + w0, b0 + w1) for w0, w1 in (_divide(b1 - b0, warps, w) for w in range(warps))]
         )
     return out
+
+
+def _divide(n, workers, w):
+    """``divide_work`` of ``three_phase.cu``: worker ``w``'s range of ``n`` jobs."""
+    small, extra = divmod(n, workers)
+    begin = w * small + min(w, extra)
+    return begin, begin + small + (1 if w < extra else 0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,12 +283,16 @@ def three_phase_twin(
 ) -> np.ndarray:
     """``three_phase.cu`` carried out in NumPy: the same slices, the same order of combination.
 
-    Each (block, warp) slice of :func:`three_phase_slices` is reduced to ``(P, R)``; each block
-    combines its warps; the block maps are scanned from ``h0``; each block hands its carry to
-    its warps; each warp rescans its slice. The arithmetic is in the dtype of the inputs, as
-    on the GPU (the channels are NumPy's vector lanes). ``n_blocks`` defaults to what the host
-    code would launch on a GPU with ``n_sm`` multiprocessors, and ``warps`` to its
-    :func:`three_phase_warps`. Defined in chapter 4.
+    Each (block, warp) slice of :func:`three_phase_slices` is split again among the warp's
+    ``G = 32 / CG`` lane groups (``CG``: :func:`channel_group`; one group from 32 channels on);
+    each group reduces its sub-slice to ``(P, R)``, and the groups of a warp are combined by
+    the kernel's Hillis-Steele scan (its ``__shfl_up_sync`` loop), which also leaves each group
+    the map of the groups before it. Each block combines its warps; the block maps are scanned
+    from ``h0``; each block hands its carry to its warps, each warp to its lane groups (that map
+    of the groups before), and each group rescans its sub-slice. The arithmetic is in the dtype
+    of the inputs, as on the GPU (the channels are NumPy's vector lanes). ``n_blocks`` defaults
+    to what the host code would launch on a GPU with ``n_sm`` multiprocessors, and ``warps`` to
+    its :func:`three_phase_warps`. Defined in chapter 4.
     """
     a, b, h0 = _host_inputs(a, b, h0)
     T, C = a.shape
@@ -272,17 +305,28 @@ def three_phase_twin(
     if reverse:  # logical time runs backwards through memory; the phases read as forward scans
         a, b = a[::-1], b[::-1]
     slices = three_phase_slices(T, n_blocks, warps)
+    G = 32 // channel_group(C)  # lane groups a warp
+    one, zero = np.ones(C, a.dtype), np.zeros(C, a.dtype)
     P = np.ones((n_blocks, warps + 1, C), a.dtype)
     R = np.zeros((n_blocks, warps + 1, C), a.dtype)
-    # phase 1: reduce every warp's slice, then every block's warps
+    before = {}  # (block, warp) -> the map of the lane groups before each group, shape (2, G, C)
+    # phase 1: reduce every lane group's sub-slice, combine the groups of each warp, then each
+    # block's warps
     for k in range(n_blocks):
         for w, (t0, t1) in enumerate(slices[k]):
-            p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
-            for t in range(t0, t1):
-                p = a[t] * p
-                r = a[t] * r + b[t]
-            P[k, w], R[k, w] = p, r
-        p, r = np.ones(C, a.dtype), np.zeros(C, a.dtype)
+            pg, rg = np.ones((G, C), a.dtype), np.zeros((G, C), a.dtype)
+            for g in range(G):
+                s0, s1 = _divide(t1 - t0, G, g)
+                for t in range(t0 + s0, t0 + s1):
+                    pg[g] = a[t] * pg[g]
+                    rg[g] = a[t] * rg[g] + b[t]
+            d = 1  # Hillis-Steele: group g takes in group g - d (lanes d * CG apart)
+            while d < G:
+                pg[d:], rg[d:] = pg[d:] * pg[:-d], pg[d:] * rg[:-d] + rg[d:]
+                d *= 2
+            before[k, w] = np.stack([np.vstack([one, pg[:-1]]), np.vstack([zero, rg[:-1]])])
+            P[k, w], R[k, w] = pg[-1], rg[-1]  # the last group holds the warp's map
+        p, r = one.copy(), zero.copy()
         for w in range(warps):
             p, r = P[k, w] * p, P[k, w] * r + R[k, w]
         P[k, warps], R[k, warps] = p, r
@@ -292,7 +336,7 @@ def three_phase_twin(
         p, r = P[k, warps].copy(), R[k, warps].copy()
         R[k, warps] = carry
         carry = p * carry + r
-    # phase 3: carries for the warps, then rescan
+    # phase 3: carries for the warps, then for their lane groups, then rescan
     h = np.empty_like(b)
     for k in range(n_blocks):
         carry = R[k, warps].copy()
@@ -301,10 +345,14 @@ def three_phase_twin(
             R[k, w] = carry
             carry = p * carry + r
         for w, (t0, t1) in enumerate(slices[k]):
-            x = R[k, w].copy()
-            for t in range(t0, t1):
-                x = a[t] * x + b[t]
-                h[t] = x
+            for g in range(G):
+                s0, s1 = _divide(t1 - t0, G, g)
+                x = R[k, w].copy()
+                if G > 1:
+                    x = before[k, w][0, g] * x + before[k, w][1, g]
+                for t in range(t0 + s0, t0 + s1):
+                    x = a[t] * x + b[t]
+                    h[t] = x
     return h[::-1].copy() if reverse else h
 
 

@@ -8,7 +8,8 @@ The CUDA C sources live next to this file in ``cuda/*.cu``:
   Cundy's Table 1), and ``stream_add``, the same memory traffic with no recurrence (the ceiling);
 * ``three_phase.cu``: Martin & Cundy's three-phase kernel (Algorithm 1 with warps as the
   processors), rebuilt: multiprocessor count from the device, 64-bit indices, scratch from
-  CuPy's memory pool, reverse direction, ``h0``, float and double;
+  CuPy's memory pool, reverse direction, ``h0``, float and double; below 32 channels the lanes
+  of a warp split its slice of time (lane groups), and each lane keeps a batch of loads in flight;
 * ``single_pass.cu``: a one-pass scan with a register/shuffle/shared-memory tile scan and a
   decoupled look-back across tiles (Merrill & Garland 2016): 12 bytes an element in float32.
 
@@ -50,7 +51,9 @@ from .cupy_plan import (  # noqa: F401  (re-exported: the shapes, the model and 
     single_pass_items,
     single_pass_twin,
     three_phase_blocks,
+    three_phase_scratch,
     three_phase_slices,
+    three_phase_steps,
     three_phase_twin,
     three_phase_warps,
 )
@@ -76,7 +79,9 @@ __all__ = [
     "sources",
     "stream_add",
     "three_phase_blocks",
+    "three_phase_scratch",
     "three_phase_slices",
+    "three_phase_steps",
     "three_phase_twin",
     "three_phase_warps",
 ]
@@ -422,7 +427,7 @@ def linear_recurrence(a, b, h0=None, *, reverse: bool = False, method: str = "au
     elif method == "three_phase":
         nb = three_phase_blocks(T, n_sm)
         W = three_phase_warps(T, nb)
-        scratch = cp.empty((2, nb * (W + 1) * C), a.dtype)  # P and R, from the memory pool
+        scratch = cp.empty((2, three_phase_scratch(C, nb, W)), a.dtype)  # P and R (memory pool)
         P, R = scratch[0], scratch[1]
         args = (np.int64(T), np.int64(C), rev)
         _kernel("three_phase.cu", f"three_phase_reduce_{sfx}")(

@@ -6,8 +6,24 @@
 // entering every slice; (3) rescan every slice from its carry and write h.
 //
 // The processors are warps: block k of n_blocks owns a contiguous range of time steps, split
-// again among its W warps (blockDim.x = 32 W). The 32 lanes of a warp take channels i, i+32, ...
-// so each load of a warp is one coalesced line across channels.
+// again among its W warps (blockDim.x = 32 W). From 32 channels on, the 32 lanes of a warp take
+// channels i, i+32, ... so each load of a warp is one coalesced line across channels. Below 32
+// channels that would leave lanes idle (31 of 32 at C = 1), so the lanes form *lane groups* of
+// CG lanes (CG: the smallest power of two >= C), 32 / CG groups a warp: lane c of a group takes
+// channel c, and group g takes sub-slice g of the warp's slice of time. Lanes CG apart hold the
+// same channel, so the groups' maps are combined in order with shuffles (a Hillis-Steele scan
+// with __shfl_up_sync); from 32 channels on there is one group, CG = 32, and nothing to combine.
+// (A warp's load below 32 channels is then 32 / CG short runs, one a lane group, rather than one
+// line: more 32-byte sectors a load, each of them read over STEPS successive loads.)
+//
+// Latency: a load from memory takes about a microsecond to come back, and the multiply-add
+// that needs it waits. The loads of a and b do not depend on the recurrence, so a lane keeps a
+// batch of STEPS time steps of both in flight (2 * STEPS loads): it loads a batch into
+// registers before it composes it, and the next batch while it composes one, as serial.cu
+// does. STEPS is 8 floats or 2 doubles (64 or 32 bytes of loads a lane): with 32 warps of 32
+// lanes an SM, 64 or 32 KB in flight an SM, more than an H200 needs at the latency chapter 4
+// assumes (Little's law). Four doubles would not fit the 64 registers a thread of a
+// 1024-thread block may have: the compiler would spill to local memory.
 //
 // Fixed against the original kernel (linear_recurrence.cu of the paper's repository):
 //   * the multiprocessor count is not hard-coded (15 SMs, a Tesla K40): the host reads it from
@@ -17,10 +33,15 @@
 //     cudaFree on every call (cudaFree synchronises the device; cudaMalloc may, too);
 //   * reverse direction (the backward pass of chapter 5) and the initial state h0 are
 //     arguments; h0 enters in phase 2, so phase 1 is the same for every block;
-//   * float and double, from one template, under extern "C" names RawModule can find.
+//   * float and double, from one template, under extern "C" names RawModule can find;
+//   * every lane busy at any channel count (lane groups), and a batch of loads in flight a
+//     lane (above).
 //
 // Scratch layout: two arrays P, R of n_blocks * (W + 1) * C elements each; entry
 // ((k * (W + 1) + w) * C + i) belongs to block k, warp w (w = W: the whole block), channel i.
+// Below 32 channels n_blocks * 32 W more follow, one a thread: entry n_blocks * (W + 1) * C +
+// k * 32 W + threadIdx.x holds, for the thread's channel, the map of the lane groups before its
+// own in its warp (phase 1 writes it, phase 3 applies it to the warp's carry).
 // Traffic: phase 1 reads a, b; phase 3 reads them again and writes h: 20 bytes an element in
 // float32, against the 12 of a single pass.
 
@@ -46,33 +67,167 @@ __device__ __forceinline__ void warp_range(long long n_steps, int warp, int n_wa
     *end = b0 + w1;
 }
 
+// This lane's lane group: *cg lanes a group (32 from 32 channels on, else the smallest power of
+// two >= C), and the group's sub-slice [*begin, *end) of its warp's time range.
+__device__ __forceinline__ void lane_range(long long n_steps, long long n_channels, int* cg,
+                                           long long* begin, long long* end) {
+    int width = 1;
+    while (width < 32 && width < n_channels) width <<= 1;
+    long long w0, w1, s0, s1;
+    warp_range(n_steps, threadIdx.x >> 5, blockDim.x >> 5, &w0, &w1);
+    divide_work(w1 - w0, 32 / width, (threadIdx.x & 31) / width, &s0, &s1);
+    *cg = width;
+    *begin = w0 + s0;
+    *end = w0 + s1;
+}
+
 // Memory index of logical time t, channel i.
 __device__ __forceinline__ long long at(long long t, long long i, long long n_steps,
                                         long long n_channels, int reverse) {
     return (reverse ? n_steps - 1 - t : t) * n_channels + i;
 }
 
-// Phase 1: every warp reduces its slice to (P, R); then each block combines its W warp
-// results, in order, into the block's map at slot W.
+// This thread's entry in the lane groups' part of the scratch (below 32 channels).
+__device__ __forceinline__ long long group_slot(long long n_channels) {
+    const long long n_warps = blockDim.x >> 5;
+    return gridDim.x * (n_warps + 1) * n_channels + (long long)blockIdx.x * blockDim.x +
+           threadIdx.x;
+}
+
+// STEPS time steps of a and b, from memory index idx on (step apart), into registers: all
+// 2 * STEPS loads are issued before any of them is used.
+template <typename T, int STEPS>
+__device__ __forceinline__ void load_steps(const T* __restrict__ a, const T* __restrict__ b,
+                                           long long idx, long long step, T (&ra)[STEPS],
+                                           T (&rb)[STEPS]) {
+#pragma unroll
+    for (int k = 0; k < STEPS; ++k) {
+        ra[k] = __ldg(a + idx + k * step);
+        rb[k] = __ldg(b + idx + k * step);
+    }
+}
+
+// Steps [t0, t1) of channel i composed into the map (*p, *r), a batch of STEPS at a time: the
+// next batch is loaded before this one is composed (left to itself, the compiler would issue
+// each load just before its use, and a lane would wait a latency every step or two).
+template <typename T, int STEPS>
+__device__ __forceinline__ void reduce_steps(const T* __restrict__ a, const T* __restrict__ b,
+                                             long long t0, long long t1, long long i,
+                                             long long n_steps, long long n_channels,
+                                             int reverse, T* p, T* r) {
+    const long long step = reverse ? -n_channels : n_channels;
+    long long idx = at(t0, i, n_steps, n_channels, reverse);
+    T na[STEPS], nb[STEPS];  // the next batch, loaded while this one is composed
+    if (t0 + STEPS <= t1) load_steps<T, STEPS>(a, b, idx, step, na, nb);
+    long long t = t0;
+    for (; t + STEPS <= t1; t += STEPS, idx += STEPS * step) {
+        T ra[STEPS], rb[STEPS];
+#pragma unroll
+        for (int k = 0; k < STEPS; ++k) {
+            ra[k] = na[k];
+            rb[k] = nb[k];
+        }
+        if (t + 2 * STEPS <= t1) load_steps<T, STEPS>(a, b, idx + STEPS * step, step, na, nb);
+#pragma unroll
+        for (int k = 0; k < STEPS; ++k) {
+            *p = ra[k] * *p;
+            *r = ra[k] * *r + rb[k];
+        }
+    }
+#pragma unroll 1
+    for (; t < t1; ++t, idx += step) {  // the last (t1 - t0) % STEPS steps
+        const T at_ = __ldg(a + idx);
+        *p = at_ * *p;
+        *r = at_ * *r + __ldg(b + idx);
+    }
+}
+
+// Steps [t0, t1) of channel i rescanned from the state x entering them, batched the same way;
+// h written.
+template <typename T, int STEPS>
+__device__ __forceinline__ void rescan_steps(const T* __restrict__ a, const T* __restrict__ b,
+                                             T* __restrict__ h, long long t0, long long t1,
+                                             long long i, long long n_steps,
+                                             long long n_channels, int reverse, T x) {
+    const long long step = reverse ? -n_channels : n_channels;
+    long long idx = at(t0, i, n_steps, n_channels, reverse);
+    T na[STEPS], nb[STEPS];
+    if (t0 + STEPS <= t1) load_steps<T, STEPS>(a, b, idx, step, na, nb);
+    long long t = t0;
+    for (; t + STEPS <= t1; t += STEPS, idx += STEPS * step) {
+        T ra[STEPS], rb[STEPS];
+#pragma unroll
+        for (int k = 0; k < STEPS; ++k) {
+            ra[k] = na[k];
+            rb[k] = nb[k];
+        }
+        if (t + 2 * STEPS <= t1) load_steps<T, STEPS>(a, b, idx + STEPS * step, step, na, nb);
+#pragma unroll
+        for (int k = 0; k < STEPS; ++k) {
+            x = ra[k] * x + rb[k];
+            h[idx + k * step] = x;
+        }
+    }
+#pragma unroll 1
+    for (; t < t1; ++t, idx += step) {
+        x = __ldg(a + idx) * x + __ldg(b + idx);
+        h[idx] = x;
+    }
+}
+
+// Below 32 channels: the maps (*p, *r) of the warp's 32 / cg lane groups combined in order.
+// Lanes cg apart hold the same channel, so a Hillis-Steele scan over the distances cg, 2 cg,
+// ... leaves in every lane the map of its group and all the groups before it (in the last
+// group: the whole warp's); one more shuffle by cg gives each lane the map of the groups
+// before its own (*p_before, *r_before: the identity in group 0). Every lane takes part.
 template <typename T>
+__device__ __forceinline__ void scan_lane_groups(int cg, T* p, T* r, T* p_before, T* r_before) {
+    const int lane = threadIdx.x & 31;
+    for (int d = cg; d < 32; d <<= 1) {
+        const T p1 = __shfl_up_sync(0xffffffffu, *p, d);
+        const T r1 = __shfl_up_sync(0xffffffffu, *r, d);
+        if (lane >= d) {  // first (p1, r1), the groups before, then (p, r)
+            *r = *p * r1 + *r;
+            *p = *p * p1;
+        }
+    }
+    const T p1 = __shfl_up_sync(0xffffffffu, *p, cg);
+    const T r1 = __shfl_up_sync(0xffffffffu, *r, cg);
+    *p_before = lane >= cg ? p1 : T(1);
+    *r_before = lane >= cg ? r1 : T(0);
+}
+
+// Phase 1: every lane group reduces its sub-slice to (P, R), the groups of a warp combine theirs
+// into the warp's map (below 32 channels); then each block combines its W warp results, in
+// order, into the block's map at slot W.
+template <typename T, int STEPS = sizeof(T) == 4 ? 8 : 2>  // host: three_phase_steps
 __device__ void reduce_phase(const T* __restrict__ a, const T* __restrict__ b, T* P, T* R,
                              long long n_steps, long long n_channels, int reverse) {
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int n_warps = blockDim.x >> 5;
     const long long base = (long long)blockIdx.x * (n_warps + 1) * n_channels;
+    int cg;
     long long t0, t1;
-    warp_range(n_steps, warp, n_warps, &t0, &t1);
-    for (long long i = lane; i < n_channels; i += 32) {
+    lane_range(n_steps, n_channels, &cg, &t0, &t1);
+    // every lane goes round the loop equally often: the shuffles need the whole warp
+    for (long long c0 = 0; c0 < n_channels; c0 += cg) {
+        const long long i = c0 + (lane & (cg - 1));
         T p = 1, r = 0;
-        for (long long t = t0; t < t1; ++t) {
-            const long long idx = at(t, i, n_steps, n_channels, reverse);
-            const T at_ = a[idx];
-            p = at_ * p;
-            r = at_ * r + b[idx];
+        if (i < n_channels)
+            reduce_steps<T, STEPS>(a, b, t0, t1, i, n_steps, n_channels, reverse, &p, &r);
+        if (cg < 32) {
+            T p_before, r_before;
+            scan_lane_groups<T>(cg, &p, &r, &p_before, &r_before);
+            if (i < n_channels) {
+                P[group_slot(n_channels)] = p_before;
+                R[group_slot(n_channels)] = r_before;
+            }
         }
-        P[base + warp * n_channels + i] = p;
-        R[base + warp * n_channels + i] = r;
+        if (i < n_channels && lane >= 32 - cg) {  // the last group holds the warp's map
+            P[base + warp * n_channels + i] = p;
+            R[base + warp * n_channels + i] = r;
+        }
     }
     __syncthreads();  // the warps' results in global memory are visible to the whole block
     for (long long i = threadIdx.x; i < n_channels; i += blockDim.x) {
@@ -107,8 +262,9 @@ __device__ void block_scan_phase(const T* __restrict__ h0, const T* P, T* R, lon
 }
 
 // Phase 3: each block turns its carry into one carry per warp (a serial scan over its W warp
-// maps), then every warp rescans its slice from its carry and writes h.
-template <typename T>
+// maps); every lane group applies the map of the groups before it to its warp's carry (below
+// 32 channels), rescans its sub-slice from there and writes h.
+template <typename T, int STEPS = sizeof(T) == 4 ? 8 : 2>
 __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b, const T* P,
                                 T* R, T* __restrict__ h, long long n_steps, long long n_channels,
                                 int reverse) {
@@ -127,15 +283,14 @@ __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b
         }
     }
     __syncthreads();
+    int cg;
     long long t0, t1;
-    warp_range(n_steps, warp, n_warps, &t0, &t1);
-    for (long long i = lane; i < n_channels; i += 32) {
-        T x = R[base + warp * n_channels + i];
-        for (long long t = t0; t < t1; ++t) {
-            const long long idx = at(t, i, n_steps, n_channels, reverse);
-            x = a[idx] * x + b[idx];
-            h[idx] = x;
-        }
+    lane_range(n_steps, n_channels, &cg, &t0, &t1);
+    for (long long i = lane & (cg - 1); i < n_channels; i += cg) {
+        T x = R[base + warp * n_channels + i];  // the state entering the warp's slice
+        if (cg < 32)  // ... and the one entering this lane group's sub-slice
+            x = P[group_slot(n_channels)] * x + R[group_slot(n_channels)];
+        rescan_steps<T, STEPS>(a, b, h, t0, t1, i, n_steps, n_channels, reverse, x);
     }
 }
 
