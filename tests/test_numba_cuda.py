@@ -499,6 +499,17 @@ def test_every_kernel_compiles_to_ptx(all_ptx, name, dtype):
         assert shuffles == 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_recurrence_kernel_issues_its_loads_before_its_stores(all_ptx, dtype):
+    # the 2K loads of a thread's rounds all precede the first store into the tiles, so that
+    # they wait for memory together (a load, then its store, K times, would wait K times)
+    K = nc.KERNELS["linear_recurrence"][1][2]
+    lines = [ln.strip() for ln in all_ptx[("linear_recurrence", dtype)].splitlines()]
+    ops = [ln.split()[0] for ln in lines if ln.startswith(("ld.global", "st.shared"))]
+    first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
+    assert first_store >= 2 * K
+
+
 def test_ptx_function_matches_the_batch(all_ptx):
     assert nc.ptx("blelloch_padded", np.float32) == all_ptx[("blelloch_padded", "float32")]
 
