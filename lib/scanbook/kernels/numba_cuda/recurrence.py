@@ -76,11 +76,12 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
 
     Why the staging: if each thread read its own ``K`` steps from global memory, the lanes of
     a warp with ``C < 32`` channels would read ``K * C`` elements apart (``K`` at ``C = 1``),
-    each in a 32-byte sector of its own, and use a few bytes of each. Lanes across channels
-    alone coalesce only when the channels fill a warp; staging along time alone (one channel
-    a block) would leave the lanes ``C`` elements apart. A block of up to 32 neighbouring
-    channels by ``steps * K`` rows is one contiguous slab of memory for ``C <= 32`` and 32
-    contiguous words a row for more, so the one loading pattern above covers every ``C``.
+    each in a 32-byte sector of its own once that stride reaches 32 bytes, and use a few bytes
+    of each. Lanes across channels alone coalesce only when the channels fill a warp; staging
+    along time alone (one channel a block) would leave the lanes ``C`` elements apart. A block
+    of up to 32 neighbouring channels by ``steps * K`` rows is one contiguous slab of memory
+    for ``C <= 32`` and 32 contiguous words a row for more, so the one loading pattern above
+    covers every ``C``.
 
     Row ``r`` of the chunk is step ``r % K`` of thread ``r // K``: the tiles are
     ``[steps, K | 1, lanes]``, each thread's rows padded to an odd number, so the threads of a
