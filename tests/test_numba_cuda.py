@@ -255,6 +255,99 @@ def test_linear_recurrence_device_arrays(rng):
     assert_close(d_h.copy_to_host(), reference_recurrence(a, b, None, reverse=True), np.float32)
 
 
+# the shapes of the staged kernel's corner cases: (T, C, threads, K) with a partial last chunk
+STAGED_SHAPES = [
+    (1, 1, 32, None),  # T = 1
+    (0, 64, None, None),  # T = 0
+    (33, 1, 32, None),  # chunks of 32 steps: the second holds one
+    (100, 1, 8, 4),  # chunks of 32: 4 rows of the last are loaded, 28 are padding
+    (45, 3, 16, 3),  # K odd: no spare row in the tiles
+    (45, 3, 16, 4),  # K even: one spare row a thread
+    (21, 33, 64, 2),  # the second channel group holds one channel
+    (29, 64, 64, 4),  # two full groups of 32 lanes, chunks of 8 steps: the last holds 5
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize(("T", "C", "threads", "K"), STAGED_SHAPES)
+def test_linear_recurrence_staged_chunks(rng, T, C, threads, K, reverse, dtype):
+    a, b, h0 = recurrence_inputs(rng, T, C, dtype)
+    got = nc.linear_recurrence(a, b, h0, reverse=reverse, threads=threads, K=K)
+    assert got.dtype == dtype and got.shape == (T, C)
+    assert_close(got, reference_recurrence(a, b, h0, reverse), dtype)
+
+
+class _Recorder:
+    """A ``(T, C)`` array for the simulator that logs which thread touches which element.
+
+    Each access is logged as ``(block, warp, n, element)``: the ``n``-th access of this array
+    by that thread, so that one ``(block, warp, n)`` is one load (or store) instruction of a
+    warp, and ``element = t * C + c`` is its offset in the row-major array.
+    """
+
+    def __init__(self, x):
+        self.x, self.log, self._count = x, [], {}
+
+    def _element(self, index):
+        import threading
+
+        t, c = (int(i) for i in index)
+        T, C = self.x.shape
+        assert 0 <= t < T and 0 <= c < C, f"index {(t, c)} outside {(T, C)}"
+        th = threading.current_thread()  # the simulator runs one Python thread a CUDA thread
+        key = (th.blockIdx.x, th.thread_id)
+        n = self._count[key] = self._count.get(key, -1) + 1
+        self.log.append((th.blockIdx.x, th.thread_id // 32, n, t * C + c))
+        return t, c
+
+    def __getitem__(self, index):
+        return self.x[self._element(index)]
+
+    def __setitem__(self, index, value):
+        self.x[self._element(index)] = value
+
+
+def _warp_accesses(log):
+    by = {}
+    for block, warp, n, element in log:
+        by.setdefault((block, warp, n), []).append(element)
+    return by
+
+
+@pytest.mark.skipif(not sb.backends.cuda_simulator(), reason="logs accesses in the simulator")
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize(
+    ("T", "C", "threads", "K"),
+    [(70, 1, 32, 2), (45, 3, 32, 4), (10, 33, 32, 3), (11, 64, 64, 2)],
+)
+def test_linear_recurrence_warps_read_and_write_neighbouring_elements(
+    rng, T, C, threads, K, reverse
+):
+    # Every load of a (and store of h) by a warp touches distinct, neighbouring elements of
+    # the row-major array: the fewest 32-byte sectors. Lanes reading K * C elements apart fail.
+    a, b, h0 = recurrence_inputs(rng, T, C, np.float64)
+    want = reference_recurrence(a, b, h0, reverse)
+    p = nc.plan(T, C, threads=threads, K=K)
+    assert p.chunks >= 2 and T % (p.steps * K)  # a partial last chunk
+    kern = nc.kernel("linear_recurrence", np.float64, p.lanes, p.steps, K)
+    # phase 3 from the true carries: the state after each chunk's last step
+    ends = np.minimum(np.arange(1, p.chunks + 1) * p.steps * K, T) - 1
+    carries = np.ascontiguousarray(want[T - 1 - ends if reverse else ends])
+    ra, h = _Recorder(a), _Recorder(np.full((T, C), np.nan))
+    kern[p.chunks * p.groups, (p.lanes, p.steps)](
+        ra, b, h0, carries, carries, carries, h, T, C, reverse, True
+    )
+    assert_close(h.x, want, np.float64)
+    for name, log in (("load of a", ra.log), ("store of h", h.log)):
+        assert sorted(e for *_, e in log) == list(range(T * C)), name  # each element once
+        for (block, warp, n), elements in _warp_accesses(log).items():
+            lo, hi = min(elements), max(elements)
+            assert hi - lo + 1 == len(elements) == len(set(elements)), (
+                f"{name} {n} of warp {warp} in block {block}: elements {sorted(elements)}"
+            )
+
+
 @pytest.mark.parametrize(
     ("T", "C", "threads", "K"), [(1, 1, None, None), (1000, 1, None, None), (10**6, 64, 256, None)]
 )
@@ -266,6 +359,20 @@ def test_plan_shapes(T, C, threads, K):
     assert p.steps & (p.steps - 1) == 0
     assert p.steps * p.K >= 2 and p.chunks * p.steps * p.K >= T > (p.chunks - 1) * p.steps * p.K
     assert p.groups * p.lanes >= C
+    if K is None:  # few kernels (K a power of two), tiles that fit in shared memory
+        assert p.K & (p.K - 1) == 0 and p.K <= 8
+        assert nc.recurrence._shared_bytes(p.lanes * p.steps, p.K, 8) <= 48 * 1024
+
+
+def test_plan_keeps_the_tiles_within_48_kb():
+    # long enough for K = 8 steps a thread: 2 tiles + the tree = 2 * threads * ((K | 1) + 1) words
+    assert nc.plan(2**26, 1, threads=256, gpu=True, dtype=np.float64).K == 8  # 40 KB
+    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float32).K == 4  # 48 KB
+    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float64).K == 1  # 32 KB
+    with pytest.raises(ValueError, match="shared memory"):
+        nc.plan(100, 1, threads=256, K=16, dtype=np.float64)
+    with pytest.raises(ValueError, match="shared memory"):
+        nc.linear_recurrence(np.ones((100, 1)), np.ones((100, 1)), threads=1024, K=4)
 
 
 @pytest.mark.parametrize(
@@ -317,8 +424,9 @@ def test_kernel_module_rejects_bad_inputs():
         ("hillis_steele", (2048,), 2048),  # one thread an element: over CUDA's 1024
         ("blelloch", (3000,), 1500),  # not a power of two
         ("add_block_sums", (96,), 48),
-        ("linear_recurrence", (32, 64), 2048),
-        ("linear_recurrence", (24, 8), 192),
+        ("linear_recurrence", (32, 64, 8), 2048),
+        ("linear_recurrence", (24, 8, 8), 192),
+        ("linear_recurrence", (32, 8, 0), 256),  # K = 0 steps a thread
         ("linear_recurrence_shfl", (33,), 1056),  # 33 warps
     ],
 )
@@ -329,6 +437,10 @@ def test_kernel_refuses_sizes_a_gpu_rejects(name, sizes, threads):
 
 def test_shfl_kernel_takes_any_number_of_warps():
     assert nc.kernel("linear_recurrence_shfl", np.float32, 3) is not None  # 96 threads
+
+
+def test_recurrence_kernel_takes_any_number_of_steps_a_thread():
+    assert nc.kernel("linear_recurrence", np.float32, 4, 8, 3) is not None  # K = 3
 
 
 # -- the package: sum scans and the recurrence backend in separate modules ------------------
@@ -385,6 +497,17 @@ def test_every_kernel_compiles_to_ptx(all_ptx, name, dtype):
         assert shuffles >= 12 * (1 if dtype == "float32" else 2)  # 8 bytes: two 32-bit shuffles
     else:
         assert shuffles == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_recurrence_kernel_issues_its_loads_before_its_stores(all_ptx, dtype):
+    # the 2K loads of a thread's rounds all precede the first store into the tiles, so that
+    # they wait for memory together (a load, then its store, K times, would wait K times)
+    K = nc.KERNELS["linear_recurrence"][1][2]
+    lines = [ln.strip() for ln in all_ptx[("linear_recurrence", dtype)].splitlines()]
+    ops = [ln.split()[0] for ln in lines if ln.startswith(("ld.global", "st.shared"))]
+    first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
+    assert first_store >= 2 * K
 
 
 def test_ptx_function_matches_the_batch(all_ptx):

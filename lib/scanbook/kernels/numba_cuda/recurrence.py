@@ -5,8 +5,9 @@ Defined in chapter 3.
 ``h[t] = a[t] h[t-1] + b[t]`` over ``(T, C)`` arrays, as a three-phase scan of ``(a, b)``
 pairs (Martin & Cundy 2018, Algorithm 1) over a grid of channels and time chunks:
 
-1. :func:`make_recurrence_kernel`: phases 1 and 3 in one kernel; each block scans its pairs
-   with Blelloch's up-sweep and down-sweep in shared memory (those of :mod:`.scans`).
+1. :func:`make_recurrence_kernel`: phases 1 and 3 in one kernel; each block loads its chunk
+   into shared memory with coalesced reads and scans its pairs with Blelloch's up-sweep and
+   down-sweep in shared memory (those of :mod:`.scans`).
 2. :func:`make_recurrence_shfl_kernel`: the block scan of pairs with warp shuffles instead of
    shared memory (real GPUs only: the simulator has no warp intrinsics).
 3. :func:`linear_recurrence`: the host function that :func:`scanbook.linear_recurrence` and
@@ -46,33 +47,60 @@ __all__ = [
 # --- the linear recurrence: a three-phase scan of (a, b) pairs -------------------------
 
 
-def make_recurrence_kernel(dt, lanes: int, steps: int):
+def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
     """One kernel for phases 1 and 3 of the chunked linear recurrence (Algorithm 1).
 
-    A block has ``lanes`` threads across channels (``threadIdx.x``; neighbouring channels are
-    neighbouring in memory, so a warp's loads coalesce) and ``steps`` threads along time
-    (``threadIdx.y``, a power of two). Block ``group * chunks + chunk`` of the 1-D grid owns
-    ``steps * K`` time steps of ``lanes`` channels; each thread owns ``K`` consecutive steps of
-    one channel.
+    A block has ``lanes`` threads across channels (``threadIdx.x``) and ``steps`` threads along
+    time (``threadIdx.y``, a power of two). Block ``group * chunks + chunk`` of the 1-D grid owns
+    a chunk of ``steps * K`` time steps of ``lanes`` channels; each thread owns ``K``
+    consecutive steps of one channel.
 
-    * Every thread composes its ``K`` maps ``h -> a h + b`` serially into one pair
-      ``(A, B)``; the ``steps`` pairs of a channel are then scanned with Blelloch's up-sweep
-      in shared memory, combining with ``(a1, b1) then (a2, b2) = (a2 a1, a2 b1 + b2)``.
+    * Load: the block copies its chunk of ``a`` and ``b`` into shared memory in ``K`` rounds;
+      in round ``j`` thread ``(x, y)`` loads row ``r = j * steps + y`` of the chunk, channel
+      ``x``. A warp is 32 consecutive threads (``x`` fastest), so its lanes read neighbouring
+      words of the time-major array: one row of 32 channels when ``lanes = 32``, or
+      ``32 / lanes`` consecutive rows of all ``C <= lanes`` channels, which follow each other
+      in memory. Each thread loads its ``K`` rounds into a local array (registers, once the
+      compiler has unrolled the loop of known length) before it stores any of them, so its
+      ``2 K`` loads wait for memory together, not one after the other.
+    * Every thread composes its ``K`` maps ``h -> a h + b``, now read from shared memory,
+      serially into one pair ``(A, B)``; the ``steps`` pairs of a channel are then scanned with
+      Blelloch's up-sweep in shared memory, combining with
+      ``(a1, b1) then (a2, b2) = (a2 a1, a2 b1 + b2)``.
     * Phase 1 (``write_h`` false) stops there and stores the chunk's total pair.
     * Phase 3 (``write_h`` true) finishes with the down-sweep (each thread gets the pair of
       all the steps before its own in the chunk), starts from the chunk's carry-in state
-      (``h0`` for the first chunk, else ``carries[chunk - 1]``) and walks its ``K`` steps
-      again, writing ``h``.
+      (``h0`` for the first chunk, else ``carries[chunk - 1]``), walks its ``K`` steps again
+      in shared memory, writing each state over ``b``, and the block stores ``h`` the way it
+      loaded ``a``: coalesced.
 
+    Why the staging: if each thread read its own ``K`` steps from global memory, the lanes of
+    a warp with ``C < 32`` channels would read ``K * C`` elements apart (``K`` at ``C = 1``),
+    each in a 32-byte sector of its own once that stride reaches 32 bytes, and use a few bytes
+    of each. Lanes across channels alone coalesce only when the channels fill a warp; staging
+    along time alone (one channel a block) would leave the lanes ``C`` elements apart. A block
+    of up to 32 neighbouring channels by ``steps * K`` rows is one contiguous slab of memory
+    for ``C <= 32`` and 32 contiguous words a row for more, so the one loading pattern above
+    covers every ``C``.
+
+    Row ``r`` of the chunk is step ``r % K`` of thread ``r // K``: the tiles are
+    ``[steps, K | 1, lanes]``, each thread's rows padded to an odd number, so the threads of a
+    warp, reading rows an odd number apart, meet no conflicts (the padding of section 3.4).
+    ``K`` is a compile-time size, like ``lanes`` and ``steps``, because it sets the size of the
+    tiles. Past the last step (and channel) the tiles hold the identity pair ``(1, 0)``, so
+    every thread composes ``K`` pairs.
     ``reverse`` runs time backwards by indexing ``t = T - 1 - s`` for the logical step ``s``.
 
     Defined in chapter 3.
     """
     LANES = lanes
     STEPS = steps
+    ROWS = K | 1  # K rounded up to an odd number: one spare row per thread when K is even
 
-    def linear_recurrence_chunks(a, b, h0, carries, tot_a, tot_b, h, T, C, K, reverse, write_h):
-        sa = cuda.shared.array((STEPS, LANES), dtype=dt)
+    def linear_recurrence_chunks(a, b, h0, carries, tot_a, tot_b, h, T, C, reverse, write_h):
+        ta = cuda.shared.array((STEPS, ROWS, LANES), dtype=dt)  # the chunk of a
+        tb = cuda.shared.array((STEPS, ROWS, LANES), dtype=dt)  # the chunk of b, then of h
+        sa = cuda.shared.array((STEPS, LANES), dtype=dt)  # one pair a thread, for the tree
         sb = cuda.shared.array((STEPS, LANES), dtype=dt)
         x = cuda.threadIdx.x
         y = cuda.threadIdx.y
@@ -80,17 +108,31 @@ def make_recurrence_kernel(dt, lanes: int, steps: int):
         chunks = (T + STEPS * K - 1) // (STEPS * K)
         chunk = cuda.blockIdx.x % chunks
         c = (cuda.blockIdx.x // chunks) * LANES + x
-        s0 = chunk * (STEPS * K) + y * K  # this thread's first logical step (int64)
-        s1 = min(s0 + K, T)
-        # serial: compose this thread's K maps into one pair (A, B); identity (1, 0) if none
+        first = chunk * (STEPS * K)  # the chunk's first logical step (int64)
+        # load the chunk coalesced: in round j, the threads read rows j * STEPS .. + STEPS,
+        # all K rounds into registers first, so that the 2K loads are in flight together
+        va = cuda.local.array(K, dtype=dt)
+        vb = cuda.local.array(K, dtype=dt)
+        for j in range(K):
+            s = first + j * STEPS + y
+            va[j] = dt(1)  # past the end: the identity pair
+            vb[j] = dt(0)
+            if s < T and c < C:
+                t = T - 1 - s if reverse else s
+                va[j] = a[t, c]
+                vb[j] = b[t, c]
+        for j in range(K):  # then into the tiles: row r is step r % K of thread r // K
+            r = j * STEPS + y
+            ta[r // K, r % K, x] = va[j]
+            tb[r // K, r % K, x] = vb[j]
+        cuda.syncthreads()
+        # serial: compose this thread's K maps into one pair (A, B)
         A = dt(1)
         B = dt(0)
-        if c < C:
-            for s in range(s0, s1):
-                t = T - 1 - s if reverse else s
-                at = a[t, c]
-                A = at * A
-                B = at * B + b[t, c]
+        for k in range(K):
+            at = ta[y, k, x]
+            A = at * A
+            B = at * B + tb[y, k, x]
         sa[y, x] = A
         sb[y, x] = B
         # up-sweep over the STEPS pairs of each channel: node j := node i, then node j
@@ -135,10 +177,16 @@ def make_recurrence_kernel(dt, lanes: int, steps: int):
         if c < C:  # phase 3: the state before my first step, then my K steps again
             carry = h0[c] if chunk == 0 else carries[chunk - 1, c]
             state = sa[y, x] * carry + sb[y, x]
-            for s in range(s0, s1):
+            for k in range(K):
+                state = ta[y, k, x] * state + tb[y, k, x]
+                tb[y, k, x] = state  # h replaces b in the tile
+        cuda.syncthreads()
+        for j in range(K):  # store h as the chunk was loaded: coalesced
+            r = j * STEPS + y
+            s = first + r
+            if s < T and c < C:
                 t = T - 1 - s if reverse else s
-                state = a[t, c] * state + b[t, c]
-                h[t, c] = state
+                h[t, c] = tb[r // K, r % K, x]
 
     return linear_recurrence_chunks
 
@@ -146,8 +194,11 @@ def make_recurrence_kernel(dt, lanes: int, steps: int):
 def make_recurrence_shfl_kernel(dt, warps: int):
     """The chunked recurrence kernel with a warp-shuffle block scan (real GPUs only).
 
-    Same arguments and phases as :func:`make_recurrence_kernel`, but a block is ``32 * warps``
-    threads along time for one channel (block ``channel * chunks + chunk`` of a 1-D grid). The
+    Same phases as :func:`make_recurrence_kernel` (and its arguments, with ``K`` a run-time
+    argument after ``C``), but a block is ``32 * warps`` threads along time for one channel
+    (block ``channel * chunks + chunk`` of a 1-D grid), and every thread reads its ``K`` steps
+    straight from global memory: lanes ``K * C`` elements apart, the strided loads that the
+    shared-memory kernel stages away; this variant keeps them to show the scan alone. The
     pairs are scanned in registers: ``cuda.shfl_up_sync`` hands each lane the pair ``d`` lanes
     below it (``d = 1, 2, 4, 8, 16``: a Hillis-Steele scan inside the warp, no shared memory
     and no ``syncthreads``).
@@ -234,23 +285,29 @@ def make_recurrence_shfl_kernel(dt, warps: int):
     return linear_recurrence_chunks_shfl
 
 
-def _sig_recurrence(dt):
+def _sig_recurrence(dt):  # a, b, h0, carries, tot_a, tot_b, h, T, C, reverse, write_h
     m = dt[:, ::1]
-    return (m, m, dt[::1], m, m, m, m, int64, int64, int64, boolean, boolean)
+    return (m, m, dt[::1], m, m, m, m, int64, int64, boolean, boolean)
+
+
+def _sig_recurrence_shfl(dt):  # the same with K (int64) after C
+    sig = _sig_recurrence(dt)
+    return (*sig[:9], int64, *sig[9:])
 
 
 register(
     "linear_recurrence",
     make_recurrence_kernel,
-    (32, 8),
+    (32, 8, 8),
     _sig_recurrence,
-    threads=lambda lanes, steps: lanes * steps,
+    threads=lambda lanes, steps, K: lanes * steps,
+    pow2=2,  # lanes and steps; K may be any number
 )
 register(
     "linear_recurrence_shfl",
     make_recurrence_shfl_kernel,
     (8,),
-    _sig_recurrence,
+    _sig_recurrence_shfl,
     threads=lambda warps: WARP * warps,
     pow2=False,  # any number of warps
 )
@@ -265,7 +322,7 @@ class RecurrencePlan(NamedTuple):
     Attributes:
         lanes: threads across channels in a block (``threadIdx.x``).
         steps: threads along time in a block (``threadIdx.y``), a power of two.
-        K: consecutive time steps each thread owns.
+        K: consecutive time steps each thread owns (a compile-time size of the kernel).
         chunks: time chunks; ``chunk = steps * K`` steps each.
         groups: channel groups. The grid is 1-D, ``chunks * groups`` blocks (``gridDim.y``
             would cap the groups at 65535): block ``i`` is chunk ``i % chunks`` of group
@@ -279,16 +336,35 @@ class RecurrencePlan(NamedTuple):
     groups: int
 
 
+#: The most shared memory a block may declare statically, as Numba's shared arrays are.
+_SHARED_BYTES = 48 * 1024
+
+
+def _shared_bytes(threads: int, K: int, itemsize: int) -> int:
+    """Shared memory of :func:`make_recurrence_kernel`: two tiles and the tree's pairs."""
+    return 2 * threads * ((K | 1) + 1) * itemsize
+
+
 def plan(
-    T: int, C: int, *, threads: int | None = None, K: int | None = None, gpu: bool | None = None
+    T: int,
+    C: int,
+    *,
+    threads: int | None = None,
+    K: int | None = None,
+    gpu: bool | None = None,
+    dtype=np.float64,
 ) -> RecurrencePlan:
     """Choose the block shape and the steps per thread for a ``(T, C)`` recurrence.
 
     Up to 32 channel lanes (so a warp reads 32 neighbouring channels), the rest of the
     ``threads`` (default 256 on a GPU, 32 in the simulator) along time. ``K`` is chosen so the
     grid has about 2048 blocks on a GPU (4 in the simulator, where every block costs Python
-    threads), with at most 32 steps per thread. ``gpu`` picks the defaults of a real GPU
-    (True) or of the simulator (False); None: whichever is in use.
+    threads), rounded up to a power of two (every ``K`` is a kernel of its own) and at most
+    8: each thread then has 8 loads of ``a`` and 8 of ``b`` in flight, and the tiles of a block
+    of 256 threads take 20 KB of shared memory in float32 (40 KB in ``dtype`` float64), so
+    that several blocks share an SM. An explicit ``K`` is kept if the block's shared memory
+    fits in the 48 KB a block may declare (else a ValueError). ``gpu`` picks the
+    defaults of a real GPU (True) or of the simulator (False); None: whichever is in use.
 
     Defined in chapter 3.
     """
@@ -300,13 +376,23 @@ def plan(
     lanes = min(threads, WARP, _pow2_at_least(C))
     steps = threads // lanes
     groups = -(-C // lanes)
+    itemsize = np.dtype(dtype).itemsize
     if K is None:
         want_chunks = max(1, (2048 if gpu else 4) // groups)
-        K = min(32, max(1, -(-T // (steps * want_chunks))))
+        K = min(8, _pow2_at_least(-(-T // (steps * want_chunks))))
+        while K > 1 and _shared_bytes(threads, K, itemsize) > _SHARED_BYTES:
+            K //= 2
     if K < 1:
         raise ValueError(f"K (steps per thread) must be >= 1; got {K}")
     if steps * K < 2:
         K = 2  # a chunk must hold at least two steps, or the recursion would not shrink
+    need = _shared_bytes(threads, K, itemsize)
+    if need > _SHARED_BYTES:
+        raise ValueError(
+            f"K={K} steps a thread with {threads} threads need {need:,} bytes of shared memory "
+            f"in {np.dtype(dtype).name}, over the {_SHARED_BYTES:,} a block may declare; "
+            "choose a smaller K or fewer threads"
+        )
     return RecurrencePlan(lanes, steps, int(K), -(-T // (steps * K)), groups)
 
 
@@ -321,24 +407,26 @@ def _recurrence_device(d_a, d_b, d_h0, d_h, reverse, variant, threads, K) -> int
         chunks, groups = -(-T // (warps * WARP * K)), C
         kern, block = kernel("linear_recurrence_shfl", dtype, warps), warps * WARP
     else:
-        p = plan(T, C, threads=threads, K=K)
+        p = plan(T, C, threads=threads, K=K, dtype=dtype)
         K, chunks, groups = p.K, p.chunks, p.groups
-        kern, block = kernel("linear_recurrence", dtype, p.lanes, p.steps), (p.lanes, p.steps)
+        kern = kernel("linear_recurrence", dtype, p.lanes, p.steps, p.K)
+        block = (p.lanes, p.steps)
+    sizes = (T, C, K) if variant == "shfl" else (T, C)  # the shared-memory kernel has K built in
     if chunks * groups > 2**31 - 1:
         raise ValueError(f"T={T}, C={C} need more than 2**31 - 1 blocks; split the batch")
     grid = chunks * groups
     if chunks == 1:  # one chunk starts from h0: no totals and no carries are needed
-        kern[grid, block](d_a, d_b, d_h0, d_h, d_h, d_h, d_h, T, C, K, reverse, True)
+        kern[grid, block](d_a, d_b, d_h0, d_h, d_h, d_h, d_h, *sizes, reverse, True)
         return 1
     # phase 1: every chunk's total pair (A, B)
     d_ta = cuda.device_array((chunks, C), dtype=dtype)
     d_tb = cuda.device_array((chunks, C), dtype=dtype)
-    kern[grid, block](d_a, d_b, d_h0, d_ta, d_ta, d_tb, d_ta, T, C, K, reverse, False)
+    kern[grid, block](d_a, d_b, d_h0, d_ta, d_ta, d_tb, d_ta, *sizes, reverse, False)
     # phase 2: the totals are a recurrence `chunks` steps long: carries[k] = state after chunk k
     d_carries = cuda.device_array((chunks, C), dtype=dtype)
     depth = _recurrence_device(d_ta, d_tb, d_h0, d_carries, False, variant, threads, None)
     # phase 3: every chunk rescans its steps from its carry-in, writing h
-    kern[grid, block](d_a, d_b, d_h0, d_carries, d_ta, d_tb, d_h, T, C, K, reverse, True)
+    kern[grid, block](d_a, d_b, d_h0, d_carries, d_ta, d_tb, d_h, *sizes, reverse, True)
     return depth + 1
 
 

@@ -55,22 +55,23 @@ def _numba_type(dtype):
 KERNELS: dict[str, tuple[Callable, tuple[int, ...], Callable]] = {}
 """Every kernel of the chapter: ``name -> (make_*, default sizes, signature)``."""
 
-# name -> (threads a block for the make_* sizes, whether every size must be a power of two)
-_LAUNCH: dict[str, tuple[Callable[..., int], bool]] = {}
+# name -> (threads a block for the make_* sizes, how many leading sizes must be powers of two)
+_LAUNCH: dict[str, tuple[Callable[..., int], int]] = {}
 
 
-def register(name, make, sizes, signature, *, threads, pow2: bool = True) -> None:
+def register(name, make, sizes, signature, *, threads, pow2: bool | int = True) -> None:
     """Add kernel ``name`` to :data:`KERNELS`.
 
     ``make(dt, *sizes)`` returns the Python kernel for the Numba type ``dt``; ``sizes`` are
     its defaults; ``signature(dt)`` is the tuple of the kernel's argument types (for
     :func:`ptx`); ``threads(*sizes)`` is the number of threads a block launches with, checked
-    against CUDA's limit, and ``pow2`` asks that every size be a power of two.
+    against CUDA's limit, and ``pow2`` asks that every size be a power of two (True), none
+    (False), or the first ``pow2`` sizes (an int).
 
     Defined in chapter 3.
     """
     KERNELS[name] = (make, tuple(sizes), signature)
-    _LAUNCH[name] = (threads, bool(pow2))
+    _LAUNCH[name] = (threads, len(sizes) if pow2 is True else int(pow2))
 
 
 @cache
@@ -96,12 +97,15 @@ def kernel(name: str, dtype, *sizes: int):
 
 def _check_sizes(name: str, sizes: tuple) -> None:
     """Refuse, on every machine, sizes a real GPU rejects (the simulator would run them)."""
-    threads_of, want_pow2 = _LAUNCH[name]
-    pow2 = all(v >= 1 and v & (v - 1) == 0 for v in sizes)
+    threads_of, n_pow2 = _LAUNCH[name]
+    pow2 = all(v >= 1 and v & (v - 1) == 0 for v in sizes[:n_pow2])
     threads = threads_of(*sizes)
-    if (want_pow2 and not pow2) or not 1 <= threads <= MAX_BLOCK_THREADS:
+    if not pow2 or min(sizes) < 1 or not 1 <= threads <= MAX_BLOCK_THREADS:
+        rule = {0: "positive", len(sizes): "powers of two"}.get(
+            n_pow2, f"positive, the first {n_pow2} powers of two"
+        )
         raise ValueError(
-            f"sizes of kernel {name!r} must be powers of two giving 1 to {MAX_BLOCK_THREADS} "
+            f"sizes of kernel {name!r} must be {rule}, giving 1 to {MAX_BLOCK_THREADS} "
             f"threads a block; got {sizes} ({threads} threads)"
         )
 
