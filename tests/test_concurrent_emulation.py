@@ -77,7 +77,7 @@ def test_every_kernel_matches_the_loop_under_concurrency(runners, dtype):
     # only (it combined), inclusive; and blocks really ran side by side
     scans = [r for c, r in zip(cases, rows, strict=True) if c[0].startswith("single_pass")]
     total = {k: sum(r[k] for r in scans) for k in ("flag0", "flag1", "flag2", "waits")}
-    assert total["waits"] > 0 and total["flag0"] == total["waits"], total
+    assert total["waits"] > 0 and total["flag0"] > 0, total
     assert total["flag1"] > 0 and total["flag2"] > 0, total
     assert max(r["max_resident"] for r in rows) >= 4
 
@@ -130,3 +130,22 @@ def test_shared_memory_is_per_block():
     # every declaration in the book's kernels is rewritten (the header refuses any other)
     for name, text in cr.sources().items():
         assert "__shared__" not in fake_gpu.emulate_source(text), name
+
+
+def test_lookback_fetches_a_window_in_several_passes():
+    # the fetch narrowed to 8 bytes of A and of B a lane (SP_LB_BYTES=8: K = 2 predecessors a
+    # lane group at CG = 32, 4 a pass of 2 warps) and 48 tiles resident, each holding back its
+    # inclusive state: a tile finds the nearest state many predecessors back and fetches the
+    # values in several passes
+    exe = fake_gpu.build_runner("float", ITEMS["float"], BLOCK, ("SP_LB_BYTES=8",))
+    cases = []
+    for k, C in enumerate((32, 17, 64, 4)):
+        groups = -(-C // cr.channel_group(C))
+        T = 60 // groups * tile(C, "float") + 3
+        cases += [("single_pass", T, C, k % 2, 1, 20 + k, cr.channel_group(C), 0)]
+        cases += [("single_pass_vjp", T, C, 1 - k % 2, 1, 30 + k, cr.channel_group(C), 0)]
+    rows = fake_gpu.run_cases(exe, cases, resident=48, jitter_us=100, hold_us=100_000)
+    for c, r in zip(cases, rows, strict=True):
+        assert r["error"] <= TOL["float"], (c, r)
+        groups = -(-c[2] // cr.channel_group(c[2]))
+        assert r["max_distance"] > 4 * groups, (c, r)  # past one pass of 4 predecessors

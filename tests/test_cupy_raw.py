@@ -547,6 +547,19 @@ def test_float32_overflow_condition(fake_gpu, method):
     agree = 4 if method == "single_pass" else 2
     assert np.allclose(got[:agree], want[:agree])
     assert method == "single_pass" or np.isnan(got[2]).all()
+    # an overflow the float32 loop meets too (h0 = 1: the state itself passes 3.4e38): the
+    # kernels are not finite exactly where that loop is not, over tiles and channel groups
+    for T2, C2 in ((9000, 1), (700, 3), (300, 33)):
+        a2 = np.full((T2, C2), 0.5, np.float32)
+        a2[:4] = a2[200:204] = 1e20
+        b2, h2 = np.ones((T2, C2), np.float32), np.ones(C2, np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            want2 = sb.serial.linear_recurrence_numpy(a2, b2, h2)  # the loop in float32
+            got2 = fake_gpu.asnumpy(
+                cr.linear_recurrence(*map(fake_gpu.asarray, (a2, b2, h2)), method=method)
+            )
+        assert not np.isfinite(want2).all()
+        np.testing.assert_array_equal(np.isfinite(got2), np.isfinite(want2))
     # the same decays with |a| <= 1 and the reset: the kernels agree with the loop everywhere
     a[:4] = -1.0
     want = reference_recurrence(a, b)

@@ -385,8 +385,9 @@ def test_excerpts_show_one_function_or_a_piece():
     assert stages.excerpt("stages.cu", "warp_scan").count("__device__") == 1
     load = stages.excerpt("single_pass.cu", "load_vec")
     assert load.splitlines()[-1] == "}" and "template <" in load
-    piece = stages.lines("single_pass.cu", "// poll a window", "int pstar = LB_WIN;")
-    assert piece.startswith("// poll") and piece.rstrip().endswith("(LB_WIN: none)")
+    piece = stages.lines("single_pass.cu", "// poll a window", "} while (waiting < pstar);")
+    assert piece.startswith("// poll") and piece.rstrip().endswith("} while (waiting < pstar);")
+    assert "load_acquire" in piece and "__syncthreads();" in piece
     with pytest.raises(ValueError, match="no function"):
         stages.excerpt("serial.cu", "nothing_here")
     with pytest.raises(ValueError, match="file must be one of"):

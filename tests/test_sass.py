@@ -132,3 +132,19 @@ def test_lookback_fetches_a_lane_groups_predecessors_before_composing(machine_co
                 run = longest_load_run(code, load=strong[sfx],
                                        use=("FFMA", "DFMA", "FMUL", "DMUL", "BAR"))  # fmt: skip
                 assert run >= 2 * k, (kernel, run, k)
+
+
+def test_lookback_polls_one_flag_a_lane_between_barriers(machine_code):
+    # an acquire load is a strong load and an L1 invalidation that waits for it, so a lane
+    # with two of them in a row waits two round trips: the kernel spreads the window's 128
+    # flags over 4 warps, one acquire load a lane, a barrier between one poll and the next
+    for kernel, k in machine_code["single_pass.cu"].items():
+        ops = [i.split()[1] if i.startswith("@") else i.split()[0] for i in k["sass"]]
+        acquires = [
+            n
+            for n, op in enumerate(ops[:-1])
+            if op.startswith("LDG.E.STRONG.GPU") and ops[n + 1].startswith("CCTL.IVALL")
+        ]
+        assert acquires, kernel
+        for n0, n1 in zip(acquires, acquires[1:], strict=False):
+            assert any(op.startswith("BAR.SYNC") for op in ops[n0:n1]), (kernel, n0, n1)

@@ -379,15 +379,18 @@ def single_pass_twin(
     ``items`` maps; each "warp" scans its ``32 / CG`` segments by Hillis-Steele doubling (the
     ``__shfl_up_sync`` loop); the warp totals are scanned serially; the state entering the tile
     comes from the decoupled look-back: ``window`` predecessors' flags a round (128 in the
-    kernel), the aggregates of those nearer than the first with its state composed chunk by
-    chunk of ``32 / CG`` predecessors with the kernel's ``__shfl_down_sync`` tree; then every
-    thread rescans from its carry.
+    kernel), then the values of those up to the nearest with its state (its state as the map
+    ``(0, s)``), fetched ``FETCH`` a pass: each warp ``PW`` positions, each lane group ``K``
+    (:func:`lookback_fetch`) composed in time order, the lane groups with the kernel's
+    ``__shfl_down_sync`` tree and the warps' parts nearest first, positions without data left
+    out rather than composed as the identity; then every thread rescans from its carry.
 
     ``lookback="immediate"`` lets every predecessor have finished (the look-back stops at the
     nearest); ``"random"`` makes each predecessor, at random (``seed``), show only its
     aggregate (flag 1), as when it has not yet finished its own look-back: the combining path
-    of the kernel is then exercised (a small ``window``, a multiple of ``32 / CG``, makes it
-    move to further windows too). The result must not depend on it. Defined in chapter 4.
+    of the kernel is then exercised (a small ``window`` makes it move to further windows too,
+    a small ``block`` makes a window take several passes). The result must not depend on it.
+    Defined in chapter 4.
     """
     a, b, h0 = _host_inputs(a, b, h0)
     if lookback not in ("immediate", "random"):
@@ -445,8 +448,8 @@ def single_pass_twin(
         xa[:, 1:], xb[:, 1:] = A[:, :-1], B[:, :-1]
         # 3. serial exclusive scan of the warp totals
         wa, wb = np.ones((NW, CG), dt), np.zeros((NW, CG), dt)
-        sa, sb = one.copy(), zero.copy()
-        for w in range(NW):
+        sa, sb = A[0, WIN - 1].copy(), B[0, WIN - 1].copy()  # not composed after the identity
+        for w in range(1, NW):
             wa[w], wb[w] = sa, sb
             sa, sb = _after(A[w, WIN - 1], B[w, WIN - 1], sa, sb)
         # 4. the decoupled look-back
@@ -467,26 +470,30 @@ def single_pass_twin(
                     else:
                         seen.append(int(flags[p]))
                 pstar = seen.index(2) if 2 in seen else window
-                upto = pstar + 1 if pstar < window else window
+                upto = pstar + 1 if pstar < window else window  # positions with data
                 for pass_ in range(0, upto, FETCH):
                     for w in range(NW):  # warp w: positions pass_ + w * PW + lp * K + k
-                        ea, eb = np.ones((WIN, K, CG), dt), np.zeros((WIN, K, CG), dt)
+                        parts = []  # each lane group's composition, None without data
                         for lp in range(WIN):
-                            for k in range(K):
+                            m = None
+                            for k in range(K - 1, -1, -1):  # the furthest back first
                                 q = pass_ + w * PW + lp * K + k
+                                if q >= upto:
+                                    continue  # no data: left out, not the identity
                                 if q < pstar:
-                                    ea[lp, k], eb[lp, k] = agg_a[preds[q]], agg_b[preds[q]]
-                                elif q == pstar < window:  # the state s: the map (0, s)
-                                    ea[lp, k], eb[lp, k] = 0, inc_h[preds[q]]
-                        ma, mb = ea[:, K - 1].copy(), eb[:, K - 1].copy()
-                        for k in range(K - 2, -1, -1):  # a lane group's K, furthest back first
-                            ma, mb = _after(ea[:, k], eb[:, k], ma, mb)
+                                    e = agg_a[preds[q]], agg_b[preds[q]]
+                                else:  # the state s as the constant map (0, s)
+                                    e = np.zeros(CG, dt), inc_h[preds[q]]
+                                m = e if m is None else _after(*e, *m)
+                            parts.append(m)
                         o = 1
                         while o < WIN:  # the __shfl_down_sync tree: lane lp after lane lp + o
-                            oa, ob = ma[o:].copy(), mb[o:].copy()
-                            ma[:-o], mb[:-o] = _after(ma[:-o], mb[:-o], oa, ob)
+                            for lp in range(WIN - o):
+                                if parts[lp + o] is not None:
+                                    parts[lp] = _after(*parts[lp], *parts[lp + o])
                             o *= 2
-                        acc_a, acc_b = _after(acc_a, acc_b, ma[0], mb[0])
+                        if parts[0] is not None:  # warp 0 composes the parts with data
+                            acc_a, acc_b = _after(acc_a, acc_b, *parts[0])
                 if pstar < window:
                     carry = acc_b
                     break

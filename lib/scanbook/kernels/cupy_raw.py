@@ -93,6 +93,7 @@ METHODS = ("auto", "serial", "three_phase", "single_pass")
 COMPILE_OPTIONS = (
     "-std=c++17",
     f"-DSP_BLOCK={SINGLE_PASS_BLOCK}",
+    f"-DSP_POLLS={LOOKBACK_WINDOW // 32}",
     f"-DSERIAL_BLOCK={SERIAL_BLOCK}",
 )
 

@@ -32,15 +32,16 @@
 // time tile j of channel group g, so the predecessor in time of tile id is id - n_groups.
 // Every tile publishes, per channel, first its aggregate (A, B) with flag 1, then, once it knows
 // the state entering it, its inclusive state (the h after its last step) with flag 2. A tile
-// looks back over a window of LB_WIN = 32 * SP_POLLS = 128 predecessors at a time, each lane
-// polling SP_POLLS flags: one round trip to L2 sees all of them. It waits until each has
-// published something and takes the nearest with flag 2. Then every warp fetches a share of
-// the values of the window up to it (K adjacent predecessors a lane group, all loads issued
-// before any is used: one round trip for 128 predecessors in float32, 64 in float64), and
-// composes its share; warp 0 composes the warps' parts. The state s found enters as the
-// constant map (0, s), so the whole composition's B is the state entering the tile. Along one
-// channel group the states can thus advance by 128 tiles every two or three round trips to
-// L2, whatever the number of channels.
+// looks back over a window of LB_WIN = 32 * SP_POLLS = 128 predecessors at a time, SP_POLLS
+// warps each polling 32 flags, one acquire load a lane: one round trip to L2 sees all of them.
+// It takes the nearest with flag 2 once every predecessor nearer than that one has published
+// something (polling again until then). Then every warp fetches a share of the values of the
+// window up to it (K adjacent predecessors a lane group, all loads issued before any is used:
+// one round trip for 128 predecessors in float32, at least 64 in float64), and composes its
+// share; warp 0 composes the warps' parts. The state s found enters as the constant map
+// (0, s), so the whole composition's B is the state entering the tile. Along one channel group
+// the states can thus advance by 128 tiles every two or three round trips to L2, whatever the
+// number of channels.
 // Values are written, then the flag is set with a release store; readers poll the flag with
 // acquire loads and then read the values through L2 (__ldcg), so a flag is never seen before
 // its values, and no full fence (__threadfence) is needed anywhere. The flag is a word of its
@@ -59,6 +60,9 @@ static_assert(SP_BLOCK % 32 == 0 && SP_BLOCK >= 32 && SP_BLOCK <= 1024, "SP_BLOC
 #define SP_POLLS 4  // flags each lane of the look-back polls at once
 #endif
 #define LB_WIN (32 * SP_POLLS)  // the look-back's window: predecessors seen in one round trip
+#ifndef SP_LB_BYTES
+#define SP_LB_BYTES 64  // bytes of A and of B a lane of the look-back fetches at once, CG = 32
+#endif
 #define FULL_MASK 0xffffffffu
 
 template <typename T>
@@ -215,9 +219,11 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     constexpr int VN = Vec16<T>::n;
     typedef typename Vec16<T>::type V;
     static_assert(ITEMS % VN == 0, "ITEMS must be a multiple of the vector width");
-    // the look-back's fetch: K adjacent predecessors a lane group (the values of 16 floats or
-    // 8 doubles at CG = 32, one at small CG), PW a warp, FETCH the whole block in one pass
-    constexpr int K = (64 / (int)sizeof(T)) * CG / 32 > 1 ? (64 / (int)sizeof(T)) * CG / 32 : 1;
+    // the look-back's fetch: K adjacent predecessors a lane group (SP_LB_BYTES of A and of B a
+    // lane at CG = 32: 16 floats or 8 doubles; one at small CG), PW a warp, FETCH the whole
+    // block in one pass
+    constexpr int KK = (SP_LB_BYTES / (int)sizeof(T)) * CG / 32;
+    constexpr int K = KK > 1 ? KK : 1;
     constexpr int PW = K * WIN;
     constexpr int FETCH = PW * SP_WARPS;
 
@@ -227,7 +233,9 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     __shared__ T s_carry[CG];
     __shared__ T s_pa[SP_WARPS][CG];  // the look-back: each warp's part of a pass
     __shared__ T s_pb[SP_WARPS][CG];
-    __shared__ int s_pstar;
+    __shared__ bool s_phas[SP_WARPS];  // whether the part holds data
+    __shared__ unsigned s_incl[SP_POLLS];  // the poll's ballots: flag 2, flag 0
+    __shared__ unsigned s_none[SP_POLLS];
     // the staged tile (up to 16 channels; a single element otherwise)
     constexpr bool STAGED = CG <= 16;
     constexpr int STAGE = STAGED ? SP_BLOCK * ITEMS + SP_BLOCK * ITEMS / 32 : 1;
@@ -379,7 +387,12 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                 const T wb = s_wb[w][lane];
                 s_wa[w][lane] = ta;  // now the exclusive prefix of warp w
                 s_wb[w][lane] = tb;
-                then(ta, tb, wa, wb);
+                if (w == 0) {  // not composed after the identity (see the look-back)
+                    ta = wa;
+                    tb = wb;
+                } else {
+                    then(ta, tb, wa, wb);
+                }
             }
         }
         ta = __shfl_sync(FULL_MASK, ta, ch);
@@ -396,46 +409,51 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
         }
     }
 
-    // ---- 4. the decoupled look-back: warp 0 polls, every warp fetches ----
+    // ---- 4. the decoupled look-back: the block polls, every warp fetches ----
     if (j != 0) {  // the same for the whole block: it has __syncthreads
         T acc_a = T(1), acc_b = T(0);  // warp 0: the maps between the found state and this tile
         long long first = tile - n_groups;  // the nearest predecessor of this window
         while (true) {
-            if (warp == 0) {
-                // poll a window of LB_WIN predecessors at once, lane l the (l + 32 i)-th nearest
-                // for i < SP_POLLS: the loads go out together, one round trip for all of them;
-                // then wait until each has published something (before tile 0 of the group
-                // there is nothing to wait for)
-                int f[SP_POLLS];
-#pragma unroll
-                for (int i = 0; i < SP_POLLS; ++i) {
-                    const long long mine = first - (long long)(lane + 32 * i) * n_groups;
-                    f[i] = mine >= 0 ? load_acquire(flags + mine) : 2;
+            // poll a window of LB_WIN predecessors, 32 a warp: warp w reads the flags of window
+            // positions 32 i + lane for i = w, w + SP_WARPS, ... < SP_POLLS, one acquire load a
+            // lane (an acquire load waits for its own value, so one lane's second poll would
+            // cost a second round trip). Positions before tile 0 of the group read as flag 2:
+            // tile 0 publishes nothing but its state (flag 2), so the look-back stops at it.
+            // Repeat until every predecessor nearer than the nearest finished one has
+            // published something; those further back do not matter.
+            auto poll = [&](int i) {  // window positions 32 i ... 32 i + 31, by one warp
+                const long long mine = first - (long long)(lane + 32 * i) * n_groups;
+                const int f = mine >= 0 ? load_acquire(flags + mine) : 2;
+                const unsigned incl = __ballot_sync(FULL_MASK, f == 2);
+                const unsigned none = __ballot_sync(FULL_MASK, f == 0);
+                if (lane == 0) {
+                    s_incl[i] = incl;
+                    s_none[i] = none;
                 }
-#pragma unroll
-                for (int i = 0; i < SP_POLLS; ++i) {
-                    const long long mine = first - (long long)(lane + 32 * i) * n_groups;
-                    while (f[i] == 0) {
-                        __nanosleep(32);
-                        f[i] = load_acquire(flags + mine);
-                    }
+            };
+            int pstar, waiting;
+            do {
+                if constexpr (SP_WARPS >= SP_POLLS) {
+                    if (warp < SP_POLLS) poll(warp);  // the kernel's case: one load a lane
+                } else {
+                    for (int i = warp; i < SP_POLLS; i += SP_WARPS) poll(i);
                 }
-                int pstar = LB_WIN;  // the nearest predecessor with its state (LB_WIN: none)
-#pragma unroll
+                __syncthreads();  // the ballots; the acquires before every warp's reads
+                pstar = LB_WIN;    // the nearest predecessor with its state (LB_WIN: none)
+                waiting = LB_WIN;  // the nearest that has published nothing yet
                 for (int i = SP_POLLS - 1; i >= 0; --i) {
-                    const unsigned incl = __ballot_sync(FULL_MASK, f[i] == 2);
-                    if (incl) pstar = 32 * i + __ffs(incl) - 1;
+                    if (s_incl[i]) pstar = 32 * i + __ffs(s_incl[i]) - 1;
+                    if (s_none[i]) waiting = 32 * i + __ffs(s_none[i]) - 1;
                 }
-                if (lane == 0) s_pstar = pstar;
-            }
-            __syncthreads();  // pstar, and warp 0's acquires before every warp's reads
-            const int pstar = s_pstar;
+                __syncthreads();  // s_incl, s_none free for the next poll
+                if (waiting < pstar) __nanosleep(32);
+            } while (waiting < pstar);
             // the values, FETCH predecessors a pass (one pass holds the whole window in
             // float32): warp w takes window positions w * PW ... w * PW + PW - 1 of the pass,
             // lane group lp the K adjacent ones from lp * K, all loads issued before any is
             // used, one round trip. Nearer than pstar: its aggregate; pstar itself: its state s
             // as the constant map (0, s), so that the composition's B is the carry.
-            const int upto = pstar < LB_WIN ? pstar + 1 : LB_WIN;
+            const int upto = pstar < LB_WIN ? pstar + 1 : LB_WIN;  // positions with data
             for (int pass = 0; pass < upto; pass += FETCH) {
                 T ea[K], eb[K];
 #pragma unroll
@@ -453,26 +471,41 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
                     }
                 }
                 // compose: the lane group's K in time order (the furthest back first), then
-                // the lane groups, lp (nearer) after lp + o (further back)
-                T ma = ea[K - 1], mb = eb[K - 1];
+                // the lane groups, lp (nearer) after lp + o (further back). Positions without
+                // data are left out, not composed as the identity (1, 0): a map after it
+                // computes A * 0, NaN where a product of decays has overflowed to inf.
+                T ma = T(1), mb = T(0);
+                bool has = false;
 #pragma unroll
-                for (int k = K - 2; k >= 0; --k) then(ma, mb, ea[k], eb[k]);
+                for (int k = K - 1; k >= 0; --k) {
+                    if (pass + warp * PW + lp * K + k < upto) {
+                        if (has) {
+                            then(ma, mb, ea[k], eb[k]);
+                        } else {
+                            ma = ea[k];
+                            mb = eb[k];
+                            has = true;
+                        }
+                    }
+                }
 #pragma unroll
                 for (int o = 1; o < WIN; o <<= 1) {
                     const T oa = __shfl_down_sync(FULL_MASK, ma, o * CG);
                     const T ob = __shfl_down_sync(FULL_MASK, mb, o * CG);
-                    if (lp + o < WIN) after(ma, mb, oa, ob);
+                    const bool ohas = __shfl_down_sync(FULL_MASK, (int)has, o * CG);
+                    if (lp + o < WIN && ohas) after(ma, mb, oa, ob);  // (then lp has data too)
                 }
                 if (lane < CG) {
                     s_pa[warp][lane] = ma;
                     s_pb[warp][lane] = mb;
                 }
+                if (lane == 0) s_phas[warp] = has;  // lane group 0 has data if any has
                 __syncthreads();
                 if (warp == 0 && lane < CG) {  // the warps' parts, the nearest (warp 0) first
                     for (int w = 0; w < SP_WARPS; ++w)
-                        after(acc_a, acc_b, s_pa[w][lane], s_pb[w][lane]);
+                        if (s_phas[w]) after(acc_a, acc_b, s_pa[w][lane], s_pb[w][lane]);
                 }
-                __syncthreads();  // s_pa, s_pb and s_pstar free for the next pass or round
+                __syncthreads();  // s_pa, s_pb free for the next pass
             }
             if (pstar < LB_WIN) break;
             first -= (long long)LB_WIN * n_groups;
