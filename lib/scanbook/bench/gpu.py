@@ -144,7 +144,7 @@ def format_targets(checked: list[dict]) -> str:
             "x_of_forward": "x the forward pass's time"}  # fmt: skip
     lines = []
     for c in checked:
-        T = "?" if c["T"] is None else f"{c['T']:,}"
+        T = "-" if c["T"] is None else f"{c['T']:,}"  # "-": no record of the shape
         need = f"{'<=' if c['what'] in AT_MOST else '>='} {c['need']:g} {unit[c['what']]}"
         got = "not measured" if c["value"] is None else f"{c['value']:.3g}"
         verdict = {True: "met", False: "MISSED", None: "-"}[c["met"]]

@@ -135,7 +135,8 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     are **resident** at once to hide them (Little's law: rate = work in flight / latency).
 
     * ``"serial"``: a thread (one channel) waits one DRAM latency a batch of
-      :func:`serial_steps` steps; ``min(C, 512)`` threads an SM (two blocks of 256 fit).
+      :func:`serial_steps` steps; ``min(ceil(C / n_sm), 512)`` threads an SM (two blocks of
+      256 fit).
     * ``"single_pass"``: a tile (:data:`SINGLE_PASS_BLOCK` threads, :func:`single_pass_items`
       steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
       and one look-back round (two round trips to L2: poll the flags, fetch the values); and
@@ -143,13 +144,14 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
       composes the aggregates of its unfinished predecessors. With ``lookback="wide"``
       (``single_pass.cu``: the flags of :data:`LOOKBACK_WINDOW` (128) predecessors in one
       round trip, then their values fetched by the whole block, :func:`lookback_fetch` a lane
-      group, 128 predecessors a round trip in float32 and 64 in float64) the states advance by
-      128 tiles every two (float64: three) round trips; with ``"chunked"`` (the same poll, but
-      only warp 0 fetches, ``32 / CG`` predecessors a round trip, the next chunk loaded while
-      one is composed) by ``32 / CG`` tiles a round trip; with ``"per_group"`` (the simpler
-      design, one predecessor a lane group: poll, fetch and publish a round) by ``32 / CG``
-      tiles every three. Idle lanes (``C`` below the channel group, or a last group only
-      partly filled) carry no data.
+      group: 128 predecessors a round trip in float32, 64 in float64 from 4 channels a group)
+      the states advance by 128 tiles every two round trips (three in float64 from 4 channels);
+      with ``"chunked"`` (the same poll, but only warp 0 fetches, ``32 / CG`` predecessors a
+      load: one round trip a chunk, even with the next chunk's loads issued while one is
+      composed) by ``32 / CG`` tiles a round trip; with ``"per_group"`` (one predecessor a lane
+      group, polled and then fetched: two round trips a chunk) by ``32 / CG`` tiles every two.
+      Publishing a found state costs the same in every design and is left out. Idle lanes
+      (``C`` below the channel group, or a last group only partly filled) carry no data.
     * ``"three_phase"``: 20 bytes an element (16 of them loads), the ``THREE_PHASE_WARPS``
       warps of one block an SM resident (the host launches two, but its kernels take about 60
       registers a thread in the machine code of chapter 4, over the 32 that two blocks of 1024
@@ -182,11 +184,9 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
         tiles = n_groups * -(-T // L)
         resident = min(tiles, resident_blocks * n_sm)
         useful = C / (n_groups * cg)  # lanes that carry a channel
-        # a look-back round: poll the window's flags, then fetch values (two round trips to
-        # L2); the simpler design polls, fetches and publishes one predecessor a round (three)
-        per_group = lookback == "per_group"
-        round_s = (3 if per_group else 2) * L2_LATENCY_S
-        trips = 3 if per_group else 2
+        # a look-back round: poll the flags, then fetch the values (two round trips to L2)
+        round_s = 2 * L2_LATENCY_S
+        trips = 2
         tau = DRAM_LATENCY_S + TILE_WORK_S + round_s  # a tile that finds its state at once
         rate = resident * L * cg * useful * bpe / tau
         # the chain: a tile learns the state entering it by composing the aggregates of the
@@ -198,7 +198,7 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
             fetch = lookback_fetch(cg, dtype) * (32 // cg) * (SINGLE_PASS_BLOCK // 32)
             advance = LOOKBACK_WINDOW
             advance_s = (1 + math.ceil(LOOKBACK_WINDOW / fetch)) * L2_LATENCY_S
-        else:  # chunks of 32 / CG: a round trip each, or a whole round each
+        else:  # chunks of 32 / CG: a round trip each, or a poll and a fetch each
             advance = 32 // cg
             advance_s = L2_LATENCY_S if lookback == "chunked" else round_s
         chain = n_groups * advance / advance_s * L * cg * useful * bpe
