@@ -8,6 +8,8 @@ elements, so sizes stay small), and each kernel is also compiled to PTX for a re
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scanbook as sb
@@ -325,7 +327,7 @@ def test_linear_recurrence_warps_read_and_write_neighbouring_elements(
     rng, T, C, threads, K, reverse
 ):
     # Every load of a (and store of h) by a warp touches distinct, neighbouring elements of
-    # the row-major array: the fewest 32-byte sectors. Lanes reading K * C elements apart fail.
+    # the row-major array: one contiguous run. Lanes reading K * C elements apart fail.
     a, b, h0 = recurrence_inputs(rng, T, C, np.float64)
     want = reference_recurrence(a, b, h0, reverse)
     p = nc.plan(T, C, threads=threads, K=K)
@@ -348,6 +350,130 @@ def test_linear_recurrence_warps_read_and_write_neighbouring_elements(
             )
 
 
+def _tile_request_degrees(requests, itemsize):
+    """The k of the k-way bank conflict of each request, a list of (lane, element) pairs.
+
+    32 banks of 4-byte words; an 8-byte element is words 2e and 2e + 1, and shared memory
+    serves such a request one half-warp (16 lanes) at a time.
+    """
+    degrees = []
+    for request in requests:
+        if itemsize == 4:
+            degrees.append(nc._conflict_degree([e for _, e in request]))
+        else:
+            for half in (0, 1):
+                words = [2 * e + w for lane, e in request if lane // 16 == half for w in (0, 1)]
+                if words:
+                    degrees.append(nc._conflict_degree(words))
+    return degrees
+
+
+def _tile_requests(lanes, steps, K, row):
+    """Every warp request to a tile, as (lane, element) pairs, for the tile row function row."""
+    threads = lanes * steps
+    requests = []
+    for w0 in range(0, threads, 32):
+        ids = range(w0, min(w0 + 32, threads))
+        for j in range(K):  # the rounds' stores, and the block's reads of h: rows j * steps + y
+            requests.append(
+                [(i % 32, row(j * steps + i // lanes) * lanes + i % lanes) for i in ids]
+            )
+        for k in range(K):  # each thread's step k: rows y * K + k
+            requests.append([(i % 32, row(i // lanes * K + k) * lanes + i % lanes) for i in ids])
+    return requests
+
+
+def test_tile_bank_analysis_finds_a_two_way_conflict():
+    # rows padded to K | 1 a thread (lanes = 1, K = 8): a warp's round stores rows 0..31 at
+    # 0-7, 9-16, 18-25, 27-34, and rows 32-34 share banks with rows 0-2
+    requests = _tile_requests(1, 32, 8, lambda r: r // 8 * 9 + r % 8)
+    assert max(_tile_request_degrees(requests, 4)) == 2
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16, 32])
+def test_recurrence_tiles_have_no_bank_conflicts(lanes, itemsize):
+    # every warp request of the tiles, for every block shape and K <= 8 the kernel takes
+    rec = nc.recurrence
+    for threads in (2**i for i in range(11)):
+        if threads < lanes:
+            continue
+        for K in range(1, 9):
+            group = rec._tile_group(lanes, K, itemsize)
+            assert group % K == 0
+            requests = _tile_requests(
+                lanes, threads // lanes, K, lambda r, g=group: rec._tile_row(r, g)
+            )
+            degrees = _tile_request_degrees(requests, itemsize)
+            assert max(degrees) == 1, (threads, lanes, K, itemsize)
+
+
+class _SharedRecorder:
+    """A simulator shared array that logs ``(thread, n, element)`` for each access."""
+
+    def __init__(self, x):
+        self.x, self.log, self._count = x, [], {}
+
+    def _element(self, index):
+        import threading
+
+        index = tuple(int(i) for i in index)
+        tid = threading.current_thread().thread_id
+        n = self._count[tid] = self._count.get(tid, -1) + 1
+        self.log.append((tid, n, int(np.ravel_multi_index(index, self.x.shape))))
+        return index
+
+    def __getitem__(self, index):
+        return self.x[self._element(index)]
+
+    def __setitem__(self, index, value):
+        self.x[self._element(index)] = value
+
+
+@pytest.mark.skipif(not sb.backends.cuda_simulator(), reason="logs accesses in the simulator")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("lanes", "steps", "K"),
+    [(1, 256, 8), (1, 32, 8), (1, 64, 4), (2, 16, 8), (4, 8, 2), (1, 32, 3), (8, 4, 6), (32, 2, 4)],
+)
+def test_recurrence_kernel_tiles_have_no_bank_conflicts(rng, monkeypatch, lanes, steps, K, dtype):
+    # the kernel's own accesses to its two tiles, logged in the simulator: the n-th access of
+    # every thread of a warp is one request; none may put two words in one bank
+    import sys
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    tiles, lock = [], threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        with lock:
+            if key not in self._allocations:
+                dt = dtype if isinstance(dtype, np.dtype) else numpy_support.as_dtype(dtype)
+                self._allocations[key] = _SharedRecorder(np.empty(shape, dt))
+                tiles.append(self._allocations[key])
+            return self._allocations[key]
+
+    monkeypatch.setattr(kernelapi.FakeCUDAShared, "array", array)
+    T, C = steps * K, lanes  # one full chunk of one full channel group: no thread idles
+    a, b, h0 = recurrence_inputs(rng, T, C, dtype)
+    h = np.full((T, C), np.nan, dtype)
+    kern = nc.kernel("linear_recurrence", dtype, lanes, steps, K)
+    kern[1, (lanes, steps)](a, b, h0, h, h, h, h, T, C, False, True)
+    assert_close(h, reference_recurrence(a, b, h0), dtype)
+    itemsize = np.dtype(dtype).itemsize
+    for name, tile in zip(("a", "b"), tiles[:2], strict=True):
+        requests = {}
+        for tid, n, element in tile.log:
+            requests.setdefault((tid // 32, n), []).append((tid % 32, element))
+        assert len(requests) >= 2 * K * -(-lanes * steps // 32)  # K stores and K reads a warp
+        degrees = _tile_request_degrees(requests.values(), itemsize)
+        assert max(degrees) == 1, f"tile of {name}: a {max(degrees)}-way conflict"
+
+
 @pytest.mark.parametrize(
     ("T", "C", "threads", "K"), [(1, 1, None, None), (1000, 1, None, None), (10**6, 64, 256, None)]
 )
@@ -361,14 +487,17 @@ def test_plan_shapes(T, C, threads, K):
     assert p.groups * p.lanes >= C
     if K is None:  # few kernels (K a power of two), tiles that fit in shared memory
         assert p.K & (p.K - 1) == 0 and p.K <= 8
-        assert nc.recurrence._shared_bytes(p.lanes * p.steps, p.K, 8) <= 48 * 1024
+        assert nc.recurrence._shared_bytes(p.lanes, p.steps, p.K, 8) <= 48 * 1024
 
 
 def test_plan_keeps_the_tiles_within_48_kb():
-    # long enough for K = 8 steps a thread: 2 tiles + the tree = 2 * threads * ((K | 1) + 1) words
-    assert nc.plan(2**26, 1, threads=256, gpu=True, dtype=np.float64).K == 8  # 40 KB
-    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float32).K == 4  # 48 KB
-    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float64).K == 1  # 32 KB
+    # long enough for K = 8 steps a thread: 2 tiles (steps * K rows, and a spare row after
+    # every lcm(16 or 32 / lanes, K) but the last) + the tree (steps rows)
+    assert nc.recurrence._shared_bytes(1, 256, 8, 8) == 2 * (2048 + 127 + 256) * 8  # 38 KB
+    assert nc.recurrence._shared_bytes(32, 8, 8, 4) == 2 * (64 + 7 + 8) * 32 * 4  # 20 KB
+    assert nc.plan(2**26, 1, threads=256, gpu=True, dtype=np.float64).K == 8
+    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float32).K == 4  # 41 KB; 8: 74 KB
+    assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float64).K == 1  # 33 KB; 2: 50 KB
     with pytest.raises(ValueError, match="shared memory"):
         nc.plan(100, 1, threads=256, K=16, dtype=np.float64)
     with pytest.raises(ValueError, match="shared memory"):
@@ -462,7 +591,7 @@ def test_package_layout():
     # the backend and its VJP dispatch to the recurrence module's function
     assert nc.linear_recurrence is nc.recurrence.linear_recurrence
     recurrence_source = Path(nc.recurrence.__file__).read_text()
-    assert "blelloch_block_scan" not in recurrence_source and "bank" not in recurrence_source
+    assert "blelloch_block_scan" not in recurrence_source and "from .scans" not in recurrence_source
     assert "def linear_recurrence" not in Path(nc.scans.__file__).read_text()
     for module in (nc, nc.scans, nc.recurrence, nc.registry):
         assert len(Path(module.__file__).read_text().splitlines()) < 600, module.__name__
@@ -499,15 +628,41 @@ def test_every_kernel_compiles_to_ptx(all_ptx, name, dtype):
         assert shuffles == 0
 
 
+def _ptx_instructions(text):
+    """(opcode, operands) of each PTX instruction, a leading predicate (``@%p1``) removed."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"^@!?%p\d+\s+", "", line.strip())
+        if line and not line.startswith(("//", ".", "$", "{", "}")):
+            op, _, rest = line.partition(" ")
+            out.append((op, rest.strip()))
+    return out
+
+
+def test_ptx_instructions_see_predicated_loads():
+    text = "\t@%p3 ld.global.f32 \t%f1, [%rd2];\n\t@!%p1 bra $L__BB0_2;\n// ld.global\n"
+    assert _ptx_instructions(text) == [("ld.global.f32", "%f1, [%rd2];"), ("bra", "$L__BB0_2;")]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_recurrence_kernel_issues_its_loads_before_its_stores(all_ptx, dtype):
-    # the 2K loads of a thread's rounds all precede the first store into the tiles, so that
-    # they wait for memory together (a load, then its store, K times, would wait K times)
+    # In the PTX, the 2K loads of a thread's rounds all precede the first store into the
+    # tiles, so that they wait for memory together (a load, then its store, K times, would
+    # wait K times). The loop exists twice, once for each value of reverse: both copies are
+    # checked. va and vb stay in registers: no local memory at all.
     K = nc.KERNELS["linear_recurrence"][1][2]
-    lines = [ln.strip() for ln in all_ptx[("linear_recurrence", dtype)].splitlines()]
-    ops = [ln.split()[0] for ln in lines if ln.startswith(("ld.global", "st.shared"))]
-    first_store = next(i for i, op in enumerate(ops) if op.startswith("st.shared"))
-    assert first_store >= 2 * K
+    text = all_ptx[("linear_recurrence", dtype)]
+    assert ".local" not in text  # no ld.local / st.local, no local array
+    ops = _ptx_instructions(text)
+    barrier = next(i for i, (op, _) in enumerate(ops) if op.startswith(("bar.", "barrier.")))
+    before = ops[:barrier]  # the loading of the chunk, up to the first barrier
+    loads = [i for i, (op, _) in enumerate(before) if op.startswith("ld.global")]
+    stores = [i for i, (op, _) in enumerate(before) if op.startswith("st.shared")]
+    assert len(stores) == 2 * K  # K rounds of a and b into the tiles
+    assert len(loads) == 2 * (2 * K)  # 2K loads, in a copy for each value of reverse
+    assert max(loads) < min(stores)  # every load of both copies before the first store
+    dest = [before[i][1].split(",")[0] for i in loads]
+    assert len(set(dest[: 2 * K])) == 2 * K and set(dest[: 2 * K]) == set(dest[2 * K :])
 
 
 def test_ptx_function_matches_the_batch(all_ptx):

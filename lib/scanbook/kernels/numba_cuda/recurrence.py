@@ -17,6 +17,7 @@ pairs (Martin & Cundy 2018, Algorithm 1) over a grid of channels and time chunks
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +48,33 @@ __all__ = [
 # --- the linear recurrence: a three-phase scan of (a, b) pairs -------------------------
 
 
+def _tile_group(lanes: int, K: int, itemsize: int) -> int:
+    """Rows between two spare rows of the recurrence kernel's tiles: ``lcm(n, K)``.
+
+    ``n = 128 // (itemsize * lanes)`` (at least 1) is the number of tile rows that fill the
+    32 four-byte banks of shared memory once: the rows one warp stores in a round (float32),
+    or one half-warp (float64, which shared memory serves 16 lanes at a time). A multiple of
+    ``n`` keeps every round's rows side by side; a multiple of ``K`` puts the spare row
+    between two threads' steps, never among them. For ``K`` a power of two this is
+    ``max(n, K)``.
+
+    Defined in chapter 3.
+    """
+    return math.lcm(max(1, 128 // (itemsize * lanes)), K)
+
+
+def _tile_row(r, group):
+    """The row of the tile that holds row ``r`` of the chunk: one spare row after every ``group``.
+
+    The kernel writes the same sum inline (Numba compiles a device function only with a GPU
+    present, and the kernel must compile to PTX without one); the tests compute the banks of
+    every warp's access to the tiles from this function and from the kernel itself.
+
+    Defined in chapter 3.
+    """
+    return r + r // group
+
+
 def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
     """One kernel for phases 1 and 3 of the chunked linear recurrence (Algorithm 1).
 
@@ -58,9 +86,10 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
     * Load: the block copies its chunk of ``a`` and ``b`` into shared memory in ``K`` rounds;
       in round ``j`` thread ``(x, y)`` loads row ``r = j * steps + y`` of the chunk, channel
       ``x``. A warp is 32 consecutive threads (``x`` fastest), so its lanes read neighbouring
-      words of the time-major array: one row of 32 channels when ``lanes = 32``, or
-      ``32 / lanes`` consecutive rows of all ``C <= lanes`` channels, which follow each other
-      in memory. Each thread loads its ``K`` rounds into a local array (registers, once the
+      words of the time-major array: one row of 32 channels when ``lanes = 32`` (fewer in the
+      last channel group when 32 does not divide ``C``), or ``32 / lanes`` consecutive rows of
+      all ``C <= lanes`` channels, which follow each other in memory (lanes ``x >= C`` idle).
+      Each thread loads its ``K`` rounds into a local array (registers, once the
       compiler has unrolled the loop of known length) before it stores any of them, so its
       ``2 K`` loads wait for memory together, not one after the other.
     * Every thread composes its ``K`` maps ``h -> a h + b``, now read from shared memory,
@@ -80,26 +109,36 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
     of each. Lanes across channels alone coalesce only when the channels fill a warp; staging
     along time alone (one channel a block) would leave the lanes ``C`` elements apart. A block
     of up to 32 neighbouring channels by ``steps * K`` rows is one contiguous slab of memory
-    for ``C <= 32`` and 32 contiguous words a row for more, so the one loading pattern above
-    covers every ``C``.
+    for ``C <= 32`` and 32 contiguous words a row for more (fewer in the last group when 32
+    does not divide ``C``), so the one loading pattern above covers every ``C``. With
+    ``lanes = 32`` a warp's direct reads would already be one row, and the staging only costs
+    (two barriers, the tiles' shared memory and its accesses); it is kept so that one kernel
+    serves every ``C``.
 
-    Row ``r`` of the chunk is step ``r % K`` of thread ``r // K``: the tiles are
-    ``[steps, K | 1, lanes]``, each thread's rows padded to an odd number, so the threads of a
-    warp, reading rows an odd number apart, meet no conflicts (the padding of section 3.4).
-    ``K`` is a compile-time size, like ``lanes`` and ``steps``, because it sets the size of the
-    tiles. Past the last step (and channel) the tiles hold the identity pair ``(1, 0)``, so
-    every thread composes ``K`` pairs.
+    Row ``r`` of the chunk is step ``r % K`` of thread ``r // K``. The tiles are
+    ``[rows, lanes]``: row ``r`` of the chunk is tile row ``_tile_row(r, G) = r + r // G``, one
+    spare row after every ``G = _tile_group(lanes, K, itemsize)`` rows, so that neither the
+    rounds (a warp stores ``32 / lanes`` consecutive rows) nor the threads reading their own
+    steps (rows ``K`` apart) put two words of one request in the same bank of shared memory
+    (the padding of section 3.4 in another form). ``K`` is a compile-time size, like ``lanes``
+    and ``steps``, because it sets the size of the tiles. Past the last step (and channel) the
+    tiles hold the identity pair ``(1, 0)``, so every thread composes ``K`` pairs. The tree's
+    pairs ``sa``, ``sb`` are not padded: its levels touch ``1 / K`` of the elements.
     ``reverse`` runs time backwards by indexing ``t = T - 1 - s`` for the logical step ``s``.
 
     Defined in chapter 3.
     """
     LANES = lanes
     STEPS = steps
-    ROWS = K | 1  # K rounded up to an odd number: one spare row per thread when K is even
+    GROUP = _tile_group(lanes, K, dt.bitwidth // 8)  # one spare tile row after every GROUP
+    ROWS = _tile_row(steps * K - 1, GROUP) + 1  # the chunk's steps * K rows and the spare ones
+    # when one of steps and GROUP divides the other (always, for powers of two), the tile row
+    # of chunk row j * steps + y is a constant for round j plus y + y // GROUP
+    SPLIT = steps % GROUP == 0 or GROUP % steps == 0
 
     def linear_recurrence_chunks(a, b, h0, carries, tot_a, tot_b, h, T, C, reverse, write_h):
-        ta = cuda.shared.array((STEPS, ROWS, LANES), dtype=dt)  # the chunk of a
-        tb = cuda.shared.array((STEPS, ROWS, LANES), dtype=dt)  # the chunk of b, then of h
+        ta = cuda.shared.array((ROWS, LANES), dtype=dt)  # the chunk of a
+        tb = cuda.shared.array((ROWS, LANES), dtype=dt)  # the chunk of b, then of h
         sa = cuda.shared.array((STEPS, LANES), dtype=dt)  # one pair a thread, for the tree
         sb = cuda.shared.array((STEPS, LANES), dtype=dt)
         x = cuda.threadIdx.x
@@ -123,16 +162,20 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
                 vb[j] = b[t, c]
         for j in range(K):  # then into the tiles: row r is step r % K of thread r // K
             r = j * STEPS + y
-            ta[r // K, r % K, x] = va[j]
-            tb[r // K, r % K, x] = vb[j]
+            q = r + r // GROUP  # its tile row, _tile_row(r, GROUP)
+            if SPLIT:  # the same row, with fewer registers
+                q = j * STEPS + (j * STEPS) // GROUP + y + y // GROUP
+            ta[q, x] = va[j]
+            tb[q, x] = vb[j]
         cuda.syncthreads()
         # serial: compose this thread's K maps into one pair (A, B)
+        mine = y * K + (y * K) // GROUP  # the tile row of my step 0 (K divides GROUP)
         A = dt(1)
         B = dt(0)
         for k in range(K):
-            at = ta[y, k, x]
+            at = ta[mine + k, x]  # my step k
             A = at * A
-            B = at * B + tb[y, k, x]
+            B = at * B + tb[mine + k, x]
         sa[y, x] = A
         sb[y, x] = B
         # up-sweep over the STEPS pairs of each channel: node j := node i, then node j
@@ -178,15 +221,15 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
             carry = h0[c] if chunk == 0 else carries[chunk - 1, c]
             state = sa[y, x] * carry + sb[y, x]
             for k in range(K):
-                state = ta[y, k, x] * state + tb[y, k, x]
-                tb[y, k, x] = state  # h replaces b in the tile
+                state = ta[mine + k, x] * state + tb[mine + k, x]
+                tb[mine + k, x] = state  # h replaces b in the tile
         cuda.syncthreads()
         for j in range(K):  # store h as the chunk was loaded: coalesced
             r = j * STEPS + y
             s = first + r
             if s < T and c < C:
                 t = T - 1 - s if reverse else s
-                h[t, c] = tb[r // K, r % K, x]
+                h[t, c] = tb[r + r // GROUP, x]
 
     return linear_recurrence_chunks
 
@@ -197,8 +240,10 @@ def make_recurrence_shfl_kernel(dt, warps: int):
     Same phases as :func:`make_recurrence_kernel` (and its arguments, with ``K`` a run-time
     argument after ``C``), but a block is ``32 * warps`` threads along time for one channel
     (block ``channel * chunks + chunk`` of a 1-D grid), and every thread reads its ``K`` steps
-    straight from global memory: lanes ``K * C`` elements apart, the strided loads that the
-    shared-memory kernel stages away; this variant keeps them to show the scan alone. The
+    straight from global memory: lanes ``K * C`` elements apart for every ``C`` (one channel a
+    block), strided loads that the shared-memory kernel stages away or, from 32 channels on,
+    never has; a comparison of the two kernels therefore measures the loads as well as the
+    scan. The
     pairs are scanned in registers: ``cuda.shfl_up_sync`` hands each lane the pair ``d`` lanes
     below it (``d = 1, 2, 4, 8, 16``: a Hillis-Steele scan inside the warp, no shared memory
     and no ``syncthreads``).
@@ -340,9 +385,10 @@ class RecurrencePlan(NamedTuple):
 _SHARED_BYTES = 48 * 1024
 
 
-def _shared_bytes(threads: int, K: int, itemsize: int) -> int:
+def _shared_bytes(lanes: int, steps: int, K: int, itemsize: int) -> int:
     """Shared memory of :func:`make_recurrence_kernel`: two tiles and the tree's pairs."""
-    return 2 * threads * ((K | 1) + 1) * itemsize
+    rows = _tile_row(steps * K - 1, _tile_group(lanes, K, itemsize)) + 1
+    return 2 * (rows + steps) * lanes * itemsize
 
 
 def plan(
@@ -360,11 +406,13 @@ def plan(
     ``threads`` (default 256 on a GPU, 32 in the simulator) along time. ``K`` is chosen so the
     grid has about 2048 blocks on a GPU (4 in the simulator, where every block costs Python
     threads), rounded up to a power of two (every ``K`` is a kernel of its own) and at most
-    8: each thread then has 8 loads of ``a`` and 8 of ``b`` in flight, and the tiles of a block
-    of 256 threads take 20 KB of shared memory in float32 (40 KB in ``dtype`` float64), so
-    that several blocks share an SM. An explicit ``K`` is kept if the block's shared memory
-    fits in the 48 KB a block may declare (else a ValueError). ``gpu`` picks the
-    defaults of a real GPU (True) or of the simulator (False); None: whichever is in use.
+    8: each thread then has 8 loads of ``a`` and 8 of ``b`` in flight, and the tiles and the
+    tree's pairs of a block of 256 threads take at most 20 KB of shared memory in float32
+    (40 KB in ``dtype`` float64), so that on an H200 (228 KB of shared memory an SM) several
+    blocks share an SM; on a GPU with 64 KB an SM a float64 block runs alone. An explicit
+    ``K`` is kept if the block's shared memory fits in the 48 KB a block may declare (else a
+    ValueError). ``gpu`` picks the defaults of a real GPU (True) or of the simulator (False);
+    None: whichever is in use.
 
     Defined in chapter 3.
     """
@@ -380,13 +428,13 @@ def plan(
     if K is None:
         want_chunks = max(1, (2048 if gpu else 4) // groups)
         K = min(8, _pow2_at_least(-(-T // (steps * want_chunks))))
-        while K > 1 and _shared_bytes(threads, K, itemsize) > _SHARED_BYTES:
+        while K > 1 and _shared_bytes(lanes, steps, K, itemsize) > _SHARED_BYTES:
             K //= 2
     if K < 1:
         raise ValueError(f"K (steps per thread) must be >= 1; got {K}")
     if steps * K < 2:
         K = 2  # a chunk must hold at least two steps, or the recursion would not shrink
-    need = _shared_bytes(threads, K, itemsize)
+    need = _shared_bytes(lanes, steps, K, itemsize)
     if need > _SHARED_BYTES:
         raise ValueError(
             f"K={K} steps a thread with {threads} threads need {need:,} bytes of shared memory "
