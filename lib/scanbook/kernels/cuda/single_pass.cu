@@ -22,8 +22,8 @@
 //   2. a warp scans the maps of its 32 / CG segments with __shfl_up_sync (Hillis-Steele,
 //      log2(32 / CG) steps), lanes CG apart holding the same channel;
 //   3. the warp totals go through shared memory and warp 0 scans them serially (8 warps);
-//   4. the block finds the state entering the tile by the decoupled look-back below (warp 0
-//      polls, every warp fetches);
+//   4. the block finds the state entering the tile by the decoupled look-back below (four
+//      warps poll, every warp fetches);
 //   5. every thread rescans its registers from its own carry and writes h.
 //
 // Look-back across tiles. Tiles are numbered in the order blocks *start* (an atomic counter,
@@ -57,7 +57,7 @@
 static_assert(SP_BLOCK % 32 == 0 && SP_BLOCK >= 32 && SP_BLOCK <= 1024, "SP_BLOCK: whole warps");
 #define SP_WARPS (SP_BLOCK / 32)
 #ifndef SP_POLLS
-#define SP_POLLS 4  // flags each lane of the look-back polls at once
+#define SP_POLLS 4  // warps that poll 32 flags each (the host passes LOOKBACK_WINDOW / 32)
 #endif
 #define LB_WIN (32 * SP_POLLS)  // the look-back's window: predecessors seen in one round trip
 #ifndef SP_LB_BYTES
@@ -561,7 +561,7 @@ __device__ void single_pass_scan(const T* __restrict__ a, const T* __restrict__ 
     if (vec) {
         store_dir<T, V, VN, ITEMS>(h + (reverse ? n_steps - t_first - ITEMS : t_first), reverse,
                                    ra);
-    } else if (staged) {  // s_a, s_b were last read before the look-back's barriers
+    } else if (staged) {  // s_a, s_b were last read before the barrier after the warp scan
 #pragma unroll
         for (int k = 0; k < ITEMS; ++k) {
             const long long t = t_first + k;
