@@ -707,6 +707,7 @@ def test_bandwidth_model_counts_the_lookback_composition_and_one_three_phase_blo
     # one predecessor a lane group spends two round trips (poll, fetch) on every chunk
     narrow = frac("single_pass", 32, lookback="per_group")
     assert narrow == pytest.approx(frac("single_pass", 32, lookback="chunked") / 2)
+
     # on a GPU eight times an H200 the chain binds: float64 from 4 channels fetches the window
     # in two passes of 64 (three round trips a round), with 2 channels in one (two), as float32
     def big(C, dt):

@@ -88,6 +88,8 @@ def test_three_phase_loads_a_batch_before_composing(machine_code):
             sass = code[f"three_phase_{phase}_{sfx}"]["sass"]
             assert longest_load_run(sass) >= 2 * cr.three_phase_steps(dtype), (phase, sfx)
         assert any("SHFL.UP" in i for i in code[f"three_phase_reduce_{sfx}"]["sass"]), sfx
+        # phase 2: eight block maps (P and R) loaded before the first is stored over
+        assert longest_load_run(code[f"three_phase_block_scan_{sfx}"]["sass"]) >= 16, sfx
 
 
 def test_lookback_publishes_with_release_and_polls_with_acquire(machine_code):

@@ -243,7 +243,8 @@ __device__ void reduce_phase(const T* __restrict__ a, const T* __restrict__ b, T
 }
 
 // Phase 2: one thread per channel scans the n_blocks block maps from h0, serially (n_blocks is
-// a few hundred), and overwrites each block's R with the state entering that block.
+// a few hundred), and overwrites each block's R with the state entering that block, loading
+// the maps eight at a time.
 template <typename T>
 __device__ void block_scan_phase(const T* __restrict__ h0, const T* P, T* R, long long n_channels,
                                  long long n_blocks, int n_warps) {
@@ -251,7 +252,26 @@ __device__ void block_scan_phase(const T* __restrict__ h0, const T* P, T* R, lon
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n_channels;
          i += stride) {
         T carry = h0[i];
-        for (long long k = 0; k < n_blocks; ++k) {
+        // MAPS block maps at a time: all their loads out before the first store (a store to R
+        // may be the address of a later load, as far as the compiler knows, so it would not
+        // move that load above it: one round trip a block map)
+        constexpr int MAPS = 8;
+        long long k = 0;
+        for (; k + MAPS <= n_blocks; k += MAPS) {
+            T p[MAPS], r[MAPS];
+#pragma unroll
+            for (int m = 0; m < MAPS; ++m) {
+                const long long idx = ((k + m) * (n_warps + 1) + n_warps) * n_channels + i;
+                p[m] = P[idx];
+                r[m] = R[idx];
+            }
+#pragma unroll
+            for (int m = 0; m < MAPS; ++m) {
+                R[((k + m) * (n_warps + 1) + n_warps) * n_channels + i] = carry;
+                carry = p[m] * carry + r[m];
+            }
+        }
+        for (; k < n_blocks; ++k) {  // the last n_blocks % MAPS
             const long long idx = (k * (n_warps + 1) + n_warps) * n_channels + i;
             const T p = P[idx];
             const T r = R[idx];
