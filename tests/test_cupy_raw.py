@@ -681,7 +681,7 @@ def test_emulated_gpu_reports_divergence_and_endless_loops():
 def test_bandwidth_model_counts_the_lookback_composition_and_one_three_phase_block():
     """Along a channel group the single pass's states advance as fast as a look-back composes
     its predecessors: a whole window in two round trips (the kernel), ``32 / CG`` a round trip
-    (warp 0 fetching chunk by chunk) or every three (the simpler design); the three-phase
+    (warp 0 fetching chunk by chunk) or every two (one predecessor a lane group); the three-phase
     kernel has one resident block of 1024 threads an SM, every lane with a batch of loads in
     flight."""
     n = 1 << 26
@@ -689,6 +689,9 @@ def test_bandwidth_model_counts_the_lookback_composition_and_one_three_phase_blo
     def frac(method, C, **kw):
         return cr.bandwidth_model(method, n // C, C, **kw)["fraction"]
 
+    # the serial kernel: one thread a channel, C threads in all (one, at C = 1)
+    assert frac("serial", 1) == pytest.approx(16 * 8 / cr.DRAM_LATENCY_S * 1.5 / 4.3e12)
+    assert frac("serial", cr.serial_min_channels(132)) == 1.0
     # the block fetches 128 predecessors' values a round trip in float32, 64 in float64
     for cg in (1, 2, 4, 8, 16, 32):
         per_pass = cr.lookback_fetch(cg, np.float32) * (32 // cg) * cr.SINGLE_PASS_BLOCK // 32

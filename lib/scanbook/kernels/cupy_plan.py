@@ -48,8 +48,8 @@ def lookback_fetch(cg: int, dtype) -> int:
 
     A lane group of ``cg`` lanes loads the values of ``K`` adjacent predecessors at once, 64
     bytes of each array a lane at ``CG = 32`` (16 floats, 8 doubles), at least one: a warp
-    covers ``K x 32 / cg`` predecessors, a block of :data:`SINGLE_PASS_BLOCK` threads 128 in
-    float32 and 64 in float64 a round trip. Defined in chapter 4.
+    covers ``K x 32 / cg`` predecessors, a block of :data:`SINGLE_PASS_BLOCK` threads at least
+    128 in float32 and at least 64 in float64 a round trip. Defined in chapter 4.
     """
     return max(1, (64 // np.dtype(dtype).itemsize) * cg // 32)
 
@@ -135,8 +135,7 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     are **resident** at once to hide them (Little's law: rate = work in flight / latency).
 
     * ``"serial"``: a thread (one channel) waits one DRAM latency a batch of
-      :func:`serial_steps` steps; ``min(ceil(C / n_sm), 512)`` threads an SM (two blocks of
-      256 fit).
+      :func:`serial_steps` steps; ``C`` threads in all, at most 512 an SM (two blocks of 256).
     * ``"single_pass"``: a tile (:data:`SINGLE_PASS_BLOCK` threads, :func:`single_pass_items`
       steps each) waits for its loads (one DRAM latency), its own scan (:data:`TILE_WORK_S`)
       and one look-back round (two round trips to L2: poll the flags, fetch the values); and
@@ -173,9 +172,9 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
     isz = np.dtype(dtype).itemsize
     bpe = 3 * isz  # read a and b, write h
     if method == "serial":
-        threads = min(math.ceil(C / n_sm), 2 * SERIAL_BLOCK)  # resident threads an SM
-        in_flight = threads * serial_steps(dtype) * 2 * isz  # bytes of loads an SM
-        rate = n_sm * in_flight / DRAM_LATENCY_S * (bpe / (2 * isz))  # all bytes, per second
+        threads = min(C, n_sm * 2 * SERIAL_BLOCK)  # resident threads, one a channel
+        in_flight = threads * serial_steps(dtype) * 2 * isz  # bytes of loads in flight
+        rate = in_flight / DRAM_LATENCY_S * (bpe / (2 * isz))  # all bytes, per second
         trips, resident = math.ceil(T / serial_steps(dtype)), threads
     elif method == "single_pass":
         cg = channel_group(C)
