@@ -150,3 +150,15 @@ def test_lookback_polls_one_flag_a_lane_between_barriers(machine_code):
         assert acquires, kernel
         for n0, n1 in zip(acquires, acquires[1:], strict=False):
             assert any(op.startswith("BAR.SYNC") for op in ops[n0:n1]), (kernel, n0, n1)
+
+
+def test_lookback_fetches_only_after_the_poll_and_its_barrier(machine_code):
+    # the values (__ldcg: strong loads without the acquire's L1 invalidation) are read by warps
+    # that did not poll: only a barrier after the polling warps' acquire loads orders them
+    for kernel, k in machine_code["single_pass.cu"].items():
+        ops = [i.split()[1] if i.startswith("@") else i.split()[0] for i in k["sass"]]
+        strong = [n for n, op in enumerate(ops) if op.startswith("LDG.E") and "STRONG.GPU" in op]
+        acquires = [n for n in strong if ops[n + 1].startswith("CCTL.IVALL")]
+        fetches = [n for n in strong if n not in acquires]
+        barrier = next(n for n in range(acquires[-1], len(ops)) if ops[n].startswith("BAR.SYNC"))
+        assert fetches and min(fetches) > barrier, (kernel, acquires, barrier, min(fetches))
