@@ -167,11 +167,11 @@ def test_bank_conflicts_before_and_after_padding():
 
 
 def test_bank_conflict_degree_counts_distinct_words():
-    assert nc._conflict_degree(range(32)) == 1
-    assert nc._conflict_degree([0] * 32) == 1  # one word: a broadcast
-    assert nc._conflict_degree(range(0, 64, 2)) == 2
-    assert nc._conflict_degree(range(0, 32 * 32, 32)) == 32
-    assert nc._conflict_degree(range(0, 33 * 32, 33)) == 1
+    assert nc.conflict_degree(range(32)) == 1
+    assert nc.conflict_degree([0] * 32) == 1  # one word: a broadcast
+    assert nc.conflict_degree(range(0, 64, 2)) == 2
+    assert nc.conflict_degree(range(0, 32 * 32, 32)) == 32
+    assert nc.conflict_degree(range(0, 33 * 32, 33)) == 1
 
 
 def test_bank_conflicts_rejects_non_powers_of_two():
@@ -263,8 +263,8 @@ STAGED_SHAPES = [
     (0, 64, None, None),  # T = 0
     (33, 1, 32, None),  # chunks of 32 steps: the second holds one
     (100, 1, 8, 4),  # chunks of 32: 4 rows of the last are loaded, 28 are padding
-    (45, 3, 16, 3),  # K odd: no spare row in the tiles
-    (45, 3, 16, 4),  # K even: one spare row a thread
+    (45, 3, 16, 3),  # K odd: the chunk's 12 rows hold no spare row of the tiles
+    (45, 3, 16, 4),  # K = 4: spare rows inside the chunk
     (21, 33, 64, 2),  # the second channel group holds one channel
     (29, 64, 64, 4),  # two full groups of 32 lanes, chunks of 8 steps: the last holds 5
 ]
@@ -359,12 +359,12 @@ def _tile_request_degrees(requests, itemsize):
     degrees = []
     for request in requests:
         if itemsize == 4:
-            degrees.append(nc._conflict_degree([e for _, e in request]))
+            degrees.append(nc.conflict_degree([e for _, e in request]))
         else:
             for half in (0, 1):
                 words = [2 * e + w for lane, e in request if lane // 16 == half for w in (0, 1)]
                 if words:
-                    degrees.append(nc._conflict_degree(words))
+                    degrees.append(nc.conflict_degree(words))
     return degrees
 
 
@@ -394,15 +394,15 @@ def test_tile_bank_analysis_finds_a_two_way_conflict():
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16, 32])
 def test_recurrence_tiles_have_no_bank_conflicts(lanes, itemsize):
     # every warp request of the tiles, for every block shape and K <= 8 the kernel takes
-    rec = nc.recurrence
     for threads in (2**i for i in range(11)):
         if threads < lanes:
             continue
         for K in range(1, 9):
-            group = rec._tile_group(lanes, K, itemsize)
-            assert group % K == 0
+            group = nc.tile_group(lanes, K, itemsize)
+            assert group % K == 0  # 0 (no spare rows) only where a request is one bank row
+            assert (group == 0) == (lanes * itemsize >= 128)
             requests = _tile_requests(
-                lanes, threads // lanes, K, lambda r, g=group: rec._tile_row(r, g)
+                lanes, threads // lanes, K, lambda r, g=group: nc.tile_row(r, g)
             )
             degrees = _tile_request_degrees(requests, itemsize)
             assert max(degrees) == 1, (threads, lanes, K, itemsize)
@@ -494,7 +494,8 @@ def test_plan_keeps_the_tiles_within_48_kb():
     # long enough for K = 8 steps a thread: 2 tiles (steps * K rows, and a spare row after
     # every lcm(16 or 32 / lanes, K) but the last) + the tree (steps rows)
     assert nc.recurrence._shared_bytes(1, 256, 8, 8) == 2 * (2048 + 127 + 256) * 8  # 38 KB
-    assert nc.recurrence._shared_bytes(32, 8, 8, 4) == 2 * (64 + 7 + 8) * 32 * 4  # 20 KB
+    assert nc.recurrence._shared_bytes(32, 8, 8, 4) == 2 * (64 + 8) * 32 * 4  # 18 KB: no spare row
+    assert nc.recurrence._shared_bytes(32, 8, 8, 8) == 2 * (64 + 8) * 32 * 8  # 36 KB
     assert nc.plan(2**26, 1, threads=256, gpu=True, dtype=np.float64).K == 8
     assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float32).K == 4  # 41 KB; 8: 74 KB
     assert nc.plan(2**26, 1, threads=1024, gpu=True, dtype=np.float64).K == 1  # 33 KB; 2: 50 KB
@@ -663,6 +664,22 @@ def test_recurrence_kernel_issues_its_loads_before_its_stores(all_ptx, dtype):
     assert max(loads) < min(stores)  # every load of both copies before the first store
     dest = [before[i][1].split(",")[0] for i in loads]
     assert len(set(dest[: 2 * K])) == 2 * K and set(dest[: 2 * K]) == set(dest[2 * K :])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", [(32, 8, 8), (1, 256, 8), (4, 16, 3)])
+def test_recurrence_kernel_resources(dtype, sizes):
+    # ptxas, through nvJitLink, on the CPU: the shared memory it allots is the plan's, and
+    # the local arrays of the rounds are registers (no local memory, no spills)
+    pytest.importorskip("cuda.bindings.nvjitlink")
+    text = nc.compile_ptx_all(["linear_recurrence"], [dtype], sizes=sizes)[
+        ("linear_recurrence", dtype)
+    ]
+    got = nc.resources(text)
+    itemsize = np.dtype(dtype).itemsize
+    assert got["shared"] == nc.recurrence._shared_bytes(*sizes, itemsize) + 1024  # + reserved
+    assert got["local"] == 0
+    assert 16 <= got["registers"] <= 128
 
 
 def test_ptx_function_matches_the_batch(all_ptx):

@@ -33,6 +33,8 @@ from .recurrence import (
     make_recurrence_kernel,
     make_recurrence_shfl_kernel,
     plan,
+    tile_group,
+    tile_row,
 )
 from .registry import (
     FULL_MASK,
@@ -43,6 +45,7 @@ from .registry import (
     kernel,
     ptx,
     register,
+    resources,
 )
 from .scans import (
     LOG_NUM_BANKS,
@@ -50,6 +53,7 @@ from .scans import (
     BankLevel,
     bank_conflicts,
     blelloch_block_scan,
+    conflict_degree,
     hillis_steele_block_scan,
     make_add_block_sums_kernel,
     make_blelloch_kernel,
@@ -65,7 +69,6 @@ _recurrence_device = recurrence._recurrence_device
 _run_recurrence = recurrence._run_recurrence
 _check_sizes = registry._check_sizes
 _ptx_here = registry._ptx_here
-_conflict_degree = scans._conflict_degree
 _scan_device = scans._scan_device
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "RecurrencePlan",
     "bank_conflicts",
     "compile_ptx_all",
+    "conflict_degree",
     "blelloch_block_scan",
     "hillis_steele_block_scan",
     "kernel",
@@ -95,7 +99,10 @@ __all__ = [
     "recurrence",
     "register",
     "registry",
+    "resources",
     "scan",
     "scan_levels",
     "scans",
+    "tile_group",
+    "tile_row",
 ]

@@ -43,36 +43,42 @@ __all__ = [
     "make_recurrence_kernel",
     "make_recurrence_shfl_kernel",
     "plan",
+    "tile_group",
+    "tile_row",
 ]
 
 # --- the linear recurrence: a three-phase scan of (a, b) pairs -------------------------
 
 
-def _tile_group(lanes: int, K: int, itemsize: int) -> int:
-    """Rows between two spare rows of the recurrence kernel's tiles: ``lcm(n, K)``.
+def tile_group(lanes: int, K: int, itemsize: int) -> int:
+    """Rows between two spare rows of the recurrence kernel's tiles: ``lcm(n, K)``, or 0.
 
-    ``n = 128 // (itemsize * lanes)`` (at least 1) is the number of tile rows that fill the
-    32 four-byte banks of shared memory once: the rows one warp stores in a round (float32),
-    or one half-warp (float64, which shared memory serves 16 lanes at a time). A multiple of
-    ``n`` keeps every round's rows side by side; a multiple of ``K`` puts the spare row
-    between two threads' steps, never among them. For ``K`` a power of two this is
-    ``max(n, K)``.
+    ``n = 128 // (itemsize * lanes)`` is the number of tile rows that fill the 32 four-byte
+    banks of shared memory once: the rows one warp stores in a round (float32), or one
+    half-warp (float64: in the model the tests use, shared memory serves 8-byte words 16
+    lanes at a time). A multiple of ``n`` keeps every round's rows side by side; a multiple
+    of ``K`` puts the spare row between two threads' steps, never among them. For ``K`` a
+    power of two this is ``max(n, K)``. With ``lanes * itemsize >= 128`` (``n < 2``) a
+    request is one row of consecutive words, free of conflicts in any layout, and the tiles
+    need no spare rows: 0.
 
     Defined in chapter 3.
     """
-    return math.lcm(max(1, 128 // (itemsize * lanes)), K)
+    n = 128 // (itemsize * lanes)
+    return math.lcm(n, K) if n >= 2 else 0
 
 
-def _tile_row(r, group):
+def tile_row(r, group):
     """The row of the tile that holds row ``r`` of the chunk: one spare row after every ``group``.
 
-    The kernel writes the same sum inline (Numba compiles a device function only with a GPU
-    present, and the kernel must compile to PTX without one); the tests compute the banks of
-    every warp's access to the tiles from this function and from the kernel itself.
+    ``group`` is :func:`tile_group`'s (0: no spare rows). The kernel writes the same sum
+    inline (Numba compiles a device function only with a GPU present, and the kernel must
+    compile to PTX without one); the tests compute the banks of every warp's access to the
+    tiles from this function and from the kernel itself.
 
     Defined in chapter 3.
     """
-    return r + r // group
+    return r + r // group if group else r
 
 
 def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
@@ -103,38 +109,28 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
       in shared memory, writing each state over ``b``, and the block stores ``h`` the way it
       loaded ``a``: coalesced.
 
-    Why the staging: if each thread read its own ``K`` steps from global memory, the lanes of
-    a warp with ``C < 32`` channels would read ``K * C`` elements apart (``K`` at ``C = 1``),
-    each in a 32-byte sector of its own once that stride reaches 32 bytes, and use a few bytes
-    of each. Lanes across channels alone coalesce only when the channels fill a warp; staging
-    along time alone (one channel a block) would leave the lanes ``C`` elements apart. A block
-    of up to 32 neighbouring channels by ``steps * K`` rows is one contiguous slab of memory
-    for ``C <= 32`` and 32 contiguous words a row for more (fewer in the last group when 32
-    does not divide ``C``), so the one loading pattern above covers every ``C``. With
-    ``lanes = 32`` a warp's direct reads would already be one row, and the staging only costs
-    (two barriers, the tiles' shared memory and its accesses); it is kept so that one kernel
-    serves every ``C``.
+    Why the staging (section 3.6.1) and what it costs (section 3.6.2): a warp of few channels
+    reading its threads' own steps would touch a 32-byte sector a lane; the rounds make every
+    warp's loads one contiguous run of memory for every ``C``.
 
     Row ``r`` of the chunk is step ``r % K`` of thread ``r // K``. The tiles are
-    ``[rows, lanes]``: row ``r`` of the chunk is tile row ``_tile_row(r, G) = r + r // G``, one
-    spare row after every ``G = _tile_group(lanes, K, itemsize)`` rows, so that neither the
-    rounds (a warp stores ``32 / lanes`` consecutive rows) nor the threads reading their own
-    steps (rows ``K`` apart) put two words of one request in the same bank of shared memory
-    (the padding of section 3.4 in another form). ``K`` is a compile-time size, like ``lanes``
-    and ``steps``, because it sets the size of the tiles. Past the last step (and channel) the
-    tiles hold the identity pair ``(1, 0)``, so every thread composes ``K`` pairs. The tree's
-    pairs ``sa``, ``sb`` are not padded: its levels touch ``1 / K`` of the elements.
+    ``[rows, lanes]``, row ``r`` of the chunk in tile row ``tile_row(r, G)``, one spare row
+    after every ``G = tile_group(lanes, K, itemsize)`` rows, so that no warp request puts two
+    words in one bank of shared memory (section 3.6.2). ``K``, like ``lanes`` and ``steps``, is
+    a compile-time size: it sets the size of the tiles. Past the last step (and channel) the
+    tiles hold the identity pair ``(1, 0)``. The tree's pairs ``sa``, ``sb`` are not padded.
     ``reverse`` runs time backwards by indexing ``t = T - 1 - s`` for the logical step ``s``.
 
     Defined in chapter 3.
     """
     LANES = lanes
     STEPS = steps
-    GROUP = _tile_group(lanes, K, dt.bitwidth // 8)  # one spare tile row after every GROUP
-    ROWS = _tile_row(steps * K - 1, GROUP) + 1  # the chunk's steps * K rows and the spare ones
-    # when one of steps and GROUP divides the other (always, for powers of two), the tile row
-    # of chunk row j * steps + y is a constant for round j plus y + y // GROUP
-    SPLIT = steps % GROUP == 0 or GROUP % steps == 0
+    GROUP = tile_group(lanes, K, dt.bitwidth // 8)  # one spare tile row after every GROUP
+    ROWS = tile_row(steps * K - 1, GROUP) + 1  # the chunk's steps * K rows and the spare ones
+    SPAN = GROUP or steps * K  # chunk row r is tile row r + r // SPAN (GROUP 0: r < SPAN)
+    # when one of steps and SPAN divides the other (always, for powers of two), the tile row
+    # of chunk row j * steps + y is a constant for round j plus y + y // SPAN: fewer registers
+    SPLIT = steps % SPAN == 0 or SPAN % steps == 0
 
     def linear_recurrence_chunks(a, b, h0, carries, tot_a, tot_b, h, T, C, reverse, write_h):
         ta = cuda.shared.array((ROWS, LANES), dtype=dt)  # the chunk of a
@@ -162,14 +158,14 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
                 vb[j] = b[t, c]
         for j in range(K):  # then into the tiles: row r is step r % K of thread r // K
             r = j * STEPS + y
-            q = r + r // GROUP  # its tile row, _tile_row(r, GROUP)
-            if SPLIT:  # the same row, with fewer registers
-                q = j * STEPS + (j * STEPS) // GROUP + y + y // GROUP
+            q = r + r // SPAN  # its tile row, tile_row(r, GROUP)
+            if SPLIT:  # the same row, computed in two parts
+                q = j * STEPS + (j * STEPS) // SPAN + y + y // SPAN
             ta[q, x] = va[j]
             tb[q, x] = vb[j]
         cuda.syncthreads()
         # serial: compose this thread's K maps into one pair (A, B)
-        mine = y * K + (y * K) // GROUP  # the tile row of my step 0 (K divides GROUP)
+        mine = y * K + (y * K) // SPAN  # the tile row of my step 0 (K divides SPAN)
         A = dt(1)
         B = dt(0)
         for k in range(K):
@@ -229,7 +225,7 @@ def make_recurrence_kernel(dt, lanes: int, steps: int, K: int):
             s = first + r
             if s < T and c < C:
                 t = T - 1 - s if reverse else s
-                h[t, c] = tb[r + r // GROUP, x]
+                h[t, c] = tb[r + r // SPAN, x]
 
     return linear_recurrence_chunks
 
@@ -387,7 +383,7 @@ _SHARED_BYTES = 48 * 1024
 
 def _shared_bytes(lanes: int, steps: int, K: int, itemsize: int) -> int:
     """Shared memory of :func:`make_recurrence_kernel`: two tiles and the tree's pairs."""
-    rows = _tile_row(steps * K - 1, _tile_group(lanes, K, itemsize)) + 1
+    rows = tile_row(steps * K - 1, tile_group(lanes, K, itemsize)) + 1
     return 2 * (rows + steps) * lanes * itemsize
 
 
@@ -407,9 +403,9 @@ def plan(
     grid has about 2048 blocks on a GPU (4 in the simulator, where every block costs Python
     threads), rounded up to a power of two (every ``K`` is a kernel of its own) and at most
     8: each thread then has 8 loads of ``a`` and 8 of ``b`` in flight, and the tiles and the
-    tree's pairs of a block of 256 threads take at most 20 KB of shared memory in float32
-    (40 KB in ``dtype`` float64), so that on an H200 (228 KB of shared memory an SM) several
-    blocks share an SM; on a GPU with 64 KB an SM a float64 block runs alone. An explicit
+    tree's pairs of a block of 256 threads take at most 19 KB of shared memory in float32
+    (38 KB in ``dtype`` float64), so that on an H200 (228 KB of shared memory an SM) several
+    blocks share an SM; on a GPU with 64 KB an SM (a T4) a float64 block runs alone. An explicit
     ``K`` is kept if the block's shared memory fits in the 48 KB a block may declare (else a
     ValueError). ``gpu`` picks the defaults of a real GPU (True) or of the simulator (False);
     None: whichever is in use.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -33,6 +34,7 @@ __all__ = [
     "kernel",
     "ptx",
     "register",
+    "resources",
 ]
 
 # The upper levels of the recursive scans launch small grids on purpose: not worth a warning.
@@ -110,8 +112,9 @@ def _check_sizes(name: str, sizes: tuple) -> None:
         )
 
 
-def _ptx_here(name: str, dtype_name: str, cc: tuple[int, int]) -> str:
-    make, sizes, signature = KERNELS[name]
+def _ptx_here(name: str, dtype_name: str, cc: tuple[int, int], sizes: tuple = ()) -> str:
+    make, default, signature = KERNELS[name]
+    sizes = tuple(sizes) or default
     dt = _numba_type(dtype_name)
     text, _ = cuda.compile_ptx(make(dt, *sizes), signature(dt), cc=cc)
     return text
@@ -137,36 +140,72 @@ def compile_ptx_all(
     names: Iterable[str] | None = None,
     dtypes: Iterable = ("float32", "float64"),
     cc: tuple[int, int] = (9, 0),
+    sizes: tuple[int, ...] = (),
 ) -> dict[tuple[str, str], str]:
     """PTX of several kernels: ``{(name, dtype name): text}`` (one process in the simulator).
+
+    ``sizes``: those of the ``make_*`` function, for every name (default: :data:`KERNELS`').
 
     Defined in chapter 3.
     """
     names = list(KERNELS) if names is None else list(names)
+    sizes = tuple(int(v) for v in sizes)
     for name in names:
         if name not in KERNELS:
             raise ValueError(f"kernel_name must be one of {sorted(KERNELS)}; got {name!r}")
+        if sizes:
+            _check_sizes(name, sizes)
     dtype_names = []
     for dtype in dtypes:
         _numba_type(dtype)  # a TypeError for anything but float32 and float64
         dtype_names.append(np.dtype(dtype).name)
     cc = (int(cc[0]), int(cc[1]))
     keys = [(n, d) for n in names for d in dtype_names]
-    missing = [k for k in keys if (*k, cc) not in _PTX_CACHE]
+    missing = [k for k in keys if (*k, cc, sizes) not in _PTX_CACHE]
     if missing and _backends.cuda_simulator():
-        _PTX_CACHE.update(_ptx_in_subprocess(missing, cc))
+        _PTX_CACHE.update(_ptx_in_subprocess(missing, cc, sizes))
     for n, d in missing:
-        if (n, d, cc) not in _PTX_CACHE:
-            _PTX_CACHE[(n, d, cc)] = _ptx_here(n, d, cc)
-    return {k: _PTX_CACHE[(*k, cc)] for k in keys}
+        if (n, d, cc, sizes) not in _PTX_CACHE:
+            _PTX_CACHE[(n, d, cc, sizes)] = _ptx_here(n, d, cc, sizes)
+    return {k: _PTX_CACHE[(*k, cc, sizes)] for k in keys}
 
 
-def _ptx_in_subprocess(keys, cc: tuple[int, int]) -> dict[tuple, str]:
+def resources(ptx_text: str, arch: str = "sm_90") -> dict[str, int]:
+    """What ``ptxas`` allots one PTX kernel on ``arch``: ``{"registers", "shared", "local"}``.
+
+    Registers a thread, bytes of shared memory a block (on sm_90 the kernel's arrays and the
+    1 KB every block reserves) and of local memory a thread, as NVIDIA's PTX assembler
+    reports them when nvJitLink (the ``nvidia-nvjitlink`` wheel, through ``cuda.bindings``)
+    turns the PTX into machine code: on the CPU, no GPU needed.
+    Raises ``RuntimeError`` when nvJitLink is not installed.
+
+    Defined in chapter 3.
+    """
+    try:
+        from cuda.bindings import nvjitlink
+    except ImportError as exc:
+        raise RuntimeError("resources needs nvJitLink: pip install cuda-bindings") from exc
+    handle = nvjitlink.create(2, [f"-arch={arch}", "-verbose"])
+    try:
+        data = ptx_text.encode()
+        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), "kernel.ptx")
+        nvjitlink.complete(handle)
+        log = bytearray(nvjitlink.get_info_log_size(handle))
+        nvjitlink.get_info_log(handle, log)
+    finally:
+        nvjitlink.destroy(handle)
+    m = re.search(r"used (\d+) registers.*?(\d+) bytes smem.*?(\d+) bytes lmem", log.decode())
+    if m is None:
+        raise RuntimeError(f"no resource usage in the assembler's log:\n{log.decode()}")
+    return {"registers": int(m[1]), "shared": int(m[2]), "local": int(m[3])}
+
+
+def _ptx_in_subprocess(keys, cc: tuple[int, int], sizes: tuple = ()) -> dict[tuple, str]:
     code = (
         "import json, sys\n"
         "from scanbook.kernels.numba_cuda import _ptx_here\n"  # the package registers every kernel
-        f"keys, cc = {keys!r}, {cc!r}\n"
-        "json.dump([[n, d, _ptx_here(n, d, cc)] for n, d in keys], sys.stdout)\n"
+        f"keys, cc, sizes = {keys!r}, {cc!r}, {sizes!r}\n"
+        "json.dump([[n, d, _ptx_here(n, d, cc, sizes)] for n, d in keys], sys.stdout)\n"
     )
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", SCANBOOK_DEVICE="cpu")
     proc = subprocess.run(
@@ -174,7 +213,7 @@ def _ptx_in_subprocess(keys, cc: tuple[int, int]) -> dict[tuple, str]:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"compiling the kernels to PTX failed:\n{proc.stderr[-3000:]}")
-    return {(n, d, cc): text for n, d, text in json.loads(proc.stdout)}
+    return {(n, d, cc, sizes): text for n, d, text in json.loads(proc.stdout)}
 
 
 # --- host helpers shared by the scans and the recurrence -------------------------------------

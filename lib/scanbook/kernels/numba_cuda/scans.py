@@ -244,8 +244,11 @@ class BankLevel(NamedTuple):
     degree: int
 
 
-def _conflict_degree(addresses) -> int:
-    """How many distinct 4-byte words one warp's request needs from the busiest bank."""
+def conflict_degree(addresses) -> int:
+    """How many distinct 4-byte words one warp's request needs from the busiest bank.
+
+    Defined in chapter 3.
+    """
     per_bank: dict[int, set[int]] = {}
     for addr in addresses:
         per_bank.setdefault(addr % NUM_BANKS, set()).add(addr)
@@ -278,7 +281,7 @@ def bank_conflicts(n: int, padded: bool) -> list[BankLevel]:
             threads = range(w0, min(w0 + WARP, active))
             left = [word(offset * (2 * t + 1) - 1) for t in threads]
             right = [word(offset * (2 * t + 2) - 1) for t in threads]
-            worst = max(worst, _conflict_degree(left), _conflict_degree(right))
+            worst = max(worst, conflict_degree(left), conflict_degree(right))
         return BankLevel(phase, offset, active, worst)
 
     out = []
