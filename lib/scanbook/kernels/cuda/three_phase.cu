@@ -107,51 +107,32 @@ __device__ __forceinline__ void load_steps(const T* __restrict__ a, const T* __r
     }
 }
 
-// Steps [t0, t1) of channel i composed into the map (*p, *r), a batch of STEPS at a time: the
-// next batch is loaded before this one is composed (left to itself, the compiler would issue
-// each load just before its use, and a lane would wait a latency every step or two).
-template <typename T, int STEPS>
-__device__ __forceinline__ void reduce_steps(const T* __restrict__ a, const T* __restrict__ b,
-                                             long long t0, long long t1, long long i,
-                                             long long n_steps, long long n_channels,
-                                             int reverse, T* p, T* r) {
-    const long long step = reverse ? -n_channels : n_channels;
-    long long idx = at(t0, i, n_steps, n_channels, reverse);
-    T na[STEPS], nb[STEPS];  // the next batch, loaded while this one is composed
-    if (t0 + STEPS <= t1) load_steps<T, STEPS>(a, b, idx, step, na, nb);
-    long long t = t0;
-    for (; t + STEPS <= t1; t += STEPS, idx += STEPS * step) {
-        T ra[STEPS], rb[STEPS];
-#pragma unroll
-        for (int k = 0; k < STEPS; ++k) {
-            ra[k] = na[k];
-            rb[k] = nb[k];
-        }
-        if (t + 2 * STEPS <= t1) load_steps<T, STEPS>(a, b, idx + STEPS * step, step, na, nb);
-#pragma unroll
-        for (int k = 0; k < STEPS; ++k) {
-            *p = ra[k] * *p;
-            *r = ra[k] * *r + rb[k];
-        }
-    }
-#pragma unroll 1
-    for (; t < t1; ++t, idx += step) {  // the last (t1 - t0) % STEPS steps
-        const T at_ = __ldg(a + idx);
-        *p = at_ * *p;
-        *r = at_ * *r + __ldg(b + idx);
+// One step (a_t, b_t) at memory index idx: composed into the map (u, v), or applied to the
+// state u and written to h.
+template <typename T, bool RESCAN>
+__device__ __forceinline__ void step_one(T at_, T bt, T* __restrict__ h, long long idx, T& u,
+                                         T& v) {
+    if constexpr (RESCAN) {
+        u = at_ * u + bt;
+        h[idx] = u;
+    } else {
+        u = at_ * u;
+        v = at_ * v + bt;
     }
 }
 
-// Steps [t0, t1) of channel i rescanned from the state x entering them, batched the same way;
-// h written.
-template <typename T, int STEPS>
-__device__ __forceinline__ void rescan_steps(const T* __restrict__ a, const T* __restrict__ b,
-                                             T* __restrict__ h, long long t0, long long t1,
-                                             long long i, long long n_steps,
-                                             long long n_channels, int reverse, T x) {
+// Steps [t0, t1) of channel i, a batch of STEPS at a time: the next batch is loaded before this
+// one is used (left to itself, the compiler would issue each load just before its use, and a
+// lane would wait a latency every step or two). RESCAN = false composes them into the map
+// (u, v) = (P, R); RESCAN = true rescans them from the state u and writes h.
+template <typename T, int STEPS, bool RESCAN>
+__device__ __forceinline__ void walk_steps(const T* __restrict__ a, const T* __restrict__ b,
+                                           T* __restrict__ h, long long t0, long long t1,
+                                           long long i, long long n_steps, long long n_channels,
+                                           int reverse, T& u, T& v) {
     const long long step = reverse ? -n_channels : n_channels;
     long long idx = at(t0, i, n_steps, n_channels, reverse);
-    T na[STEPS], nb[STEPS];
+    T na[STEPS], nb[STEPS];  // the next batch, loaded while this one is used
     if (t0 + STEPS <= t1) load_steps<T, STEPS>(a, b, idx, step, na, nb);
     long long t = t0;
     for (; t + STEPS <= t1; t += STEPS, idx += STEPS * step) {
@@ -163,16 +144,12 @@ __device__ __forceinline__ void rescan_steps(const T* __restrict__ a, const T* _
         }
         if (t + 2 * STEPS <= t1) load_steps<T, STEPS>(a, b, idx + STEPS * step, step, na, nb);
 #pragma unroll
-        for (int k = 0; k < STEPS; ++k) {
-            x = ra[k] * x + rb[k];
-            h[idx + k * step] = x;
-        }
+        for (int k = 0; k < STEPS; ++k)
+            step_one<T, RESCAN>(ra[k], rb[k], h, idx + k * step, u, v);
     }
 #pragma unroll 1
-    for (; t < t1; ++t, idx += step) {
-        x = __ldg(a + idx) * x + __ldg(b + idx);
-        h[idx] = x;
-    }
+    for (; t < t1; ++t, idx += step)  // the rest
+        step_one<T, RESCAN>(__ldg(a + idx), __ldg(b + idx), h, idx, u, v);
 }
 
 // Below 32 channels: the maps (*p, *r) of the warp's 32 / cg lane groups combined in order.
@@ -215,7 +192,8 @@ __device__ void reduce_phase(const T* __restrict__ a, const T* __restrict__ b, T
         const long long i = c0 + (lane & (cg - 1));
         T p = 1, r = 0;
         if (i < n_channels)
-            reduce_steps<T, STEPS>(a, b, t0, t1, i, n_steps, n_channels, reverse, &p, &r);
+            walk_steps<T, STEPS, false>(a, b, nullptr, t0, t1, i, n_steps, n_channels, reverse,
+                                        p, r);
         if (cg < 32) {
             T p_before, r_before;
             scan_lane_groups<T>(cg, &p, &r, &p_before, &r_before);
@@ -310,7 +288,8 @@ __device__ void downsweep_phase(const T* __restrict__ a, const T* __restrict__ b
         T x = R[base + warp * n_channels + i];  // the state entering the warp's slice
         if (cg < 32)  // ... and the one entering this lane group's sub-slice
             x = P[group_slot(n_channels)] * x + R[group_slot(n_channels)];
-        rescan_steps<T, STEPS>(a, b, h, t0, t1, i, n_steps, n_channels, reverse, x);
+        T unused = T(0);
+        walk_steps<T, STEPS, true>(a, b, h, t0, t1, i, n_steps, n_channels, reverse, x, unused);
     }
 }
 
