@@ -143,8 +143,8 @@ def bandwidth_model(method: str, n_steps: int, n_channels: int, dtype=np.float32
       composes the aggregates of its unfinished predecessors. With ``lookback="wide"``
       (``single_pass.cu``: the flags of :data:`LOOKBACK_WINDOW` (128) predecessors in one
       round trip, then their values fetched by the whole block, :func:`lookback_fetch` a lane
-      group: 128 predecessors a round trip in float32, 64 in float64 from 4 channels a group)
-      the states advance by 128 tiles every two round trips (three in float64 from 4 channels);
+      group: 128 predecessors a round trip in float32, 64 in float64 from 3 channels, CG = 4)
+      the states advance by 128 tiles every two round trips (three in float64 from 3 channels);
       with ``"chunked"`` (the same poll, but only warp 0 fetches, ``32 / CG`` predecessors a
       load: one round trip a chunk, even with the next chunk's loads issued while one is
       composed) by ``32 / CG`` tiles a round trip; with ``"per_group"`` (one predecessor a lane
